@@ -1,0 +1,48 @@
+# covidxray: one-command setup and tests. `make test` works on a fresh machine: it creates .venv if missing.
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(abspath $(VENV))/bin
+PY := $(BIN)/python
+# the venv's tools first: nbdev must never pip-install into another environment
+export PATH := $(BIN):$(PATH)
+export HF_HUB_OFFLINE := 1
+export NO_ALBUMENTATIONS_UPDATE := 1
+export MPLBACKEND := Agg
+export PYTHONWARNINGS := ignore::FutureWarning
+
+.PHONY: install test test-slow check-sync sync nbtest pytest clean
+
+$(VENV)/.installed: requirements-dev.txt setup.py settings.ini
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+install: $(VENV)/.installed
+
+## the README's test command: notebooks in sync and clean, notebooks as tests, script tests
+test: install check-sync nbtest pytest
+
+## the notebooks export to exactly the committed library, and nbdev_clean leaves them unchanged (checked in a copy)
+check-sync: install
+	@t=$$(mktemp -d); cp -r nbs covidxray settings.ini setup.py $$t/; \
+	(cd $$t && nbdev_export >/dev/null && nbdev_clean >/dev/null) || { echo "nbdev_export/nbdev_clean failed"; exit 1; }; \
+	diff -r -q -x __pycache__ $$t/covidxray covidxray || { echo "covidxray/ differs from what the notebooks export: run 'make sync' and commit."; exit 1; }; \
+	diff -r -q -x .ipynb_checkpoints $$t/nbs nbs || { echo "notebooks are not clean: run 'make sync' and commit."; exit 1; }; \
+	rm -rf $$t; echo "check-sync: library matches the notebooks; notebooks are clean"
+
+nbtest: install
+	nbdev_test --n_workers 2 --timing
+
+pytest: install
+	$(PY) -m pytest -q tests
+
+test-slow: install
+	nbdev_test --n_workers 2 --flags slow --timing
+
+## export the library from the notebooks and clean them
+sync: install
+	nbdev_export && nbdev_clean
+
+clean:
+	rm -rf build dist *.egg-info _docs _proc

@@ -1,0 +1,27 @@
+"Real-data tests on the development set (../shared/data/cxr256); skipped where it is absent. Read-only: outputs go to tmp."
+import subprocess, sys
+import pandas as pd
+
+def test_index_dev_set(dev_data, tmp_path):
+    out = tmp_path/'items.csv'
+    r = subprocess.run([sys.executable, '-m', 'covidxray.cli', 'index', str(dev_data), '--out', str(out), '--folds', '5'],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr
+    items, dropped = pd.read_csv(out), pd.read_csv(out.with_name('items.dropped.csv'))
+    meta = pd.read_csv(dev_data/'metadata.csv')
+    # every image is accounted for: kept, or dropped with a stated reason (only near-duplicate merges are acceptable)
+    assert len(items) + len(dropped) == len(meta) == 3437
+    assert dropped.reason.str.contains('near-duplicate').all(), dropped.reason.unique()
+    assert len(items) >= 3437 - 20
+    # the metadata's sources and patient ids are kept
+    m = meta.assign(path=[str(dev_data/f) for f in meta.file]).set_index('path')
+    it = items.set_index('path')
+    assert (it.source == m.source[it.index]).all()
+    assert (it.patient_id == m.patient_id[it.index]).all()
+    assert (it.label == m.label[it.index]).all()
+    # patient-disjoint, stratified folds
+    assert sorted(items.fold.unique()) == [0, 1, 2, 3, 4]
+    assert items.groupby('patient_id').fold.nunique().max() == 1
+    whole = items.label.value_counts(normalize=True)
+    per_fold = pd.crosstab(items.fold, items.label, normalize='index')
+    assert (per_fold - whole).abs().max().max() < 0.03, per_fold
