@@ -66,6 +66,6 @@ def main(argv:list|None=None, # arguments (default: sys.argv[1:])
     except (FileNotFoundError, ValueError) as e:
         print(f'covidxray {args.command}: error: {e}', file=sys.stderr); return 2
 
-# %% ../nbs/10_cli.ipynb #9ad0f419
-from fastcore.imports import IN_NOTEBOOK
-if __name__ == '__main__' and not IN_NOTEBOOK: sys.exit(main())   # python -m covidxray.cli
+# %% ../nbs/10_cli.ipynb #72971cb6
+#| eval: false
+if __name__ == '__main__': sys.exit(main())
