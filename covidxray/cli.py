@@ -8,7 +8,7 @@ import argparse, sys, os, warnings
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['SUBCOMMANDS', 'add_index_parser', 'run_index', 'parser', 'main']
+__all__ = ['SUBCOMMANDS', 'add_index_parser', 'run_index', 'add_train_parser', 'run_train', 'parser', 'main']
 
 # %% ../nbs/10_cli.ipynb #22189349
 def add_index_parser(sub):
@@ -42,8 +42,63 @@ def run_index(args) -> int:
     print(f"\nwrote {out} ({len(ix.items)} rows) and {dropped} ({len(ix.dropped)} rows left out, with reasons)")
     return 0
 
+# %% ../nbs/10_cli.ipynb #85eeaa29
+def _lr(s:str):
+    if s == 'find': return s
+    try: return float(s)
+    except ValueError: raise argparse.ArgumentTypeError(f"--lr must be a number or 'find', not {s!r}") from None
+
+def add_train_parser(sub):
+    p = sub.add_parser('train', help='train a model on one fold or all folds',
+                       description='Fine-tune a timm backbone with fastai on patient-grouped folds and write the model folder, '
+                                   'the history and the validation metrics.')
+    p.add_argument('data', nargs='+', help="folders or CSVs `covidxray index` reads, or the table it wrote")
+    p.add_argument('--out', required=True, help='the run folder (RUN/model, RUN/history.csv, RUN/valid_metrics.json)')
+    p.add_argument('--arch', default='resnet200d', help='timm backbone [resnet200d]')
+    p.add_argument('--pretrained', action=argparse.BooleanOptionalAction, default=True,
+                   help='start from ImageNet weights (downloaded by timm; needs the hub or its cache) [yes]')
+    p.add_argument('--weights', help='a local weights file for the backbone (safetensors or a state dict); wins over --pretrained')
+    g = p.add_mutually_exclusive_group()
+    g.add_argument('--fold', type=int, default=0, help='the validation fold [0]')
+    g.add_argument('--all-folds', action='store_true', help='train one model per fold (RUN/fold0, RUN/fold1, ...)')
+    p.add_argument('--epochs', type=int, default=5, help='epochs with every layer training, after the frozen ones [5]')
+    p.add_argument('--freeze-epochs', type=int, default=None, help='epochs with the body frozen [1 if pretrained, else 0]')
+    p.add_argument('--bs', type=int, default=None, help="batch size [the architecture's]")
+    p.add_argument('--size', type=int, default=None, help="image side in px [the architecture's: 256 for resnet200d]")
+    p.add_argument('--lr', type=_lr, default=2e-3, help="peak learning rate, or 'find' for fastai's lr_find [2e-3]")
+    p.add_argument('--precision', default='auto', choices=['auto', 'fp32', 'fp16', 'bf16'],
+                   help='auto: fp16 on CUDA, bf16 on CPUs with native bfloat16, else fp32 [auto]')
+    p.add_argument('--device', default=None, help='cpu, cuda, cuda:1, mps [the best available]')
+    p.add_argument('--aug', default='heavy', choices=['heavy', 'light', 'none'], help='training augmentation [heavy]')
+    p.add_argument('--label-smoothing', type=float, default=0.0, help='cross-entropy label smoothing [0]')
+    p.add_argument('--train-bn', action='store_true', help="train BatchNorm layers while the body is frozen (fastai's default; slower)")
+    p.add_argument('--patience', type=int, default=None, help='stop after this many epochs without better macro-F1 [no early stopping]')
+    p.add_argument('--seed', type=int, default=0, help='seed [0]')
+    p.add_argument('--folds', type=int, default=5, help='folds when DATA is indexed here [5]')
+    p.add_argument('--workers', type=int, default=None, help='data loading processes [all cores]')
+    p.add_argument('--resume', action='store_true', help='continue an interrupted run in --out from its last checkpoint')
+    p.set_defaults(func=run_train)
+    return p
+
+def run_train(args) -> int:
+    from covidxray.train import load_items, train_fold, train_folds
+    from fastai.torch_core import rank_distrib
+    items = load_items(args.data, n_folds=args.folds, n_workers=args.workers)
+    kw = dict(arch=args.arch, pretrained=args.pretrained, weights=args.weights, epochs=args.epochs,
+              freeze_epochs=args.freeze_epochs, lr=args.lr, bs=args.bs, size=args.size, precision=args.precision,
+              device=args.device, num_workers=args.workers, aug=args.aug, label_smoothing=args.label_smoothing,
+              train_bn=args.train_bn, patience=args.patience, seed=args.seed, resume=args.resume)
+    m = train_folds(items, args.out, **kw) if args.all_folds else train_fold(items, args.out, fold=args.fold, **kw)
+    if rank_distrib(): return 0
+    out = Path(args.out)
+    what = 'out-of-fold' if args.all_folds else f'fold {args.fold}'
+    print(f"\n{what} validation: accuracy {m['accuracy']:.3f}, macro-F1 {m['f1_macro']:.3f}")
+    models = [str(out/p) for p in m['models']] if args.all_folds else [str(out/'model')]
+    print(f"wrote {', '.join(models)}, {out/'valid_metrics.json'} and the history (history.csv)")
+    return 0
+
 # %% ../nbs/10_cli.ipynb #0f7c4d06
-SUBCOMMANDS = [add_index_parser]
+SUBCOMMANDS = [add_index_parser, add_train_parser]
 
 def parser() -> argparse.ArgumentParser:
     "The `covidxray` argument parser with every subcommand."

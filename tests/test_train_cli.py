@@ -1,0 +1,69 @@
+"Script tests: `covidxray train` as a user runs it (a subprocess), on synthetic X-rays with a tiny backbone at 64 px."
+import json, os, subprocess, sys, time
+from pathlib import Path
+import pandas as pd
+import pytest
+import torch, timm, safetensors.torch
+
+from covidxray.data import make_synthetic, index_sources
+
+def cli(*args, check=True, env=None):
+    r = subprocess.run([sys.executable, '-m', 'covidxray.cli', *map(str, args)], capture_output=True, text=True,
+                       timeout=900, env={**os.environ, **(env or {})})
+    if check: assert r.returncode == 0, r.stderr[-3000:]
+    return r
+
+TINY = ('--arch', 'resnet10t', '--no-pretrained', '--size', '64', '--bs', '16', '--workers', '0')
+
+@pytest.fixture(scope='module')
+def items_csv(tmp_path_factory):
+    d = tmp_path_factory.mktemp('syn')
+    items = index_sources(make_synthetic(d/'src', n_per_class=16, size=80), n_folds=3, n_workers=0).items
+    items.to_csv(d/'items.csv', index=False)
+    return d/'items.csv'
+
+def test_train_one_fold(items_csv, tmp_path):
+    run = tmp_path/'run'
+    r = cli('train', items_csv, '--out', run, '--epochs', '1', *TINY)
+    assert 'macro-F1' in r.stdout
+    assert sorted(p.name for p in (run/'model').iterdir()) == ['config.json', 'model.safetensors']
+    cfg = json.loads((run/'model'/'config.json').read_text())
+    assert (cfg['arch'], cfg['size'], cfg['classes']) == ('resnet10t', 64, ['Covid', 'Normal', 'Pneumonia'])
+    m = json.loads((run/'valid_metrics.json').read_text())
+    assert 0 <= m['accuracy'] <= 1 and 0 <= m['f1_macro'] <= 1
+    assert len(pd.read_csv(run/'history.csv')) == 1
+    assert not (run/'checkpoint').exists()
+
+def bad(*args):
+    "Run `covidxray` in this process (a subprocess per case would spend most of its time importing torch)."
+    import io, contextlib
+    from covidxray.cli import main
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()): rc = main(list(map(str, args)))
+    assert rc == 2, err.getvalue()[-2000:]
+    return err.getvalue()
+
+def test_bad_input_is_one_clear_line(items_csv, tmp_path):
+    run = tmp_path/'run'
+    assert 'Did you mean resnet10t' in bad('train', items_csv, '--out', run, *TINY[2:], '--arch', 'resnet10', '--no-pretrained')
+    assert 'out of range' in bad('train', items_csv, '--out', run, '--fold', '7', *TINY)
+    t = pd.read_csv(items_csv)
+    t[t.label != 'Covid'].to_csv(tmp_path/'no_covid.csv', index=False)
+    assert "['Covid']" in bad('train', tmp_path/'no_covid.csv', '--out', run, *TINY)
+    t.iloc[:0].to_csv(tmp_path/'empty.csv', index=False)
+    assert 'empty' in bad('train', tmp_path/'empty.csv', '--out', run, *TINY)
+    # weights: another architecture, a corrupt file
+    safetensors.torch.save_file(timm.create_model('resnet18', pretrained=False).state_dict(), str(tmp_path/'r18.safetensors'))
+    err = bad('train', items_csv, '--out', run, *TINY, '--weights', tmp_path/'r18.safetensors')
+    assert 'does not fit' in err and 'keys' in err and 'conv1' in err
+    (tmp_path/'junk.safetensors').write_bytes(b'\x00' * 100)
+    assert 'corrupt' in bad('train', items_csv, '--out', run, *TINY, '--weights', tmp_path/'junk.safetensors')
+    assert not (run/'model').exists()
+
+def test_pretrained_offline_fails_fast(items_csv, tmp_path):
+    t0 = time.time()
+    r = cli('train', items_csv, '--out', tmp_path/'run', '--arch', 'resnet10t', '--size', '64', '--workers', '0', check=False,
+            env={'HF_HUB_OFFLINE': '1'})
+    assert r.returncode == 2 and '--no-pretrained' in r.stderr and '--weights' in r.stderr, r.stderr[-2000:]
+    assert 'Traceback' not in r.stderr
+    assert time.time() - t0 < 60   # the import of torch/fastai dominates; the check itself takes < 2 s
