@@ -31,14 +31,15 @@ check-sync: install
 	diff -r -q -x .ipynb_checkpoints $$t/nbs nbs || { echo "notebooks are not clean: run 'make sync' and commit."; exit 1; }; \
 	rm -rf $$t; echo "check-sync: library matches the notebooks; notebooks are clean"
 
+## two notebooks run at once on two cores: one math thread each (oversubscribed OpenMP threads run many times slower)
 nbtest: install
-	nbdev_test --n_workers 2 --timing
+	OMP_NUM_THREADS=1 nbdev_test --n_workers 2 --timing
 
 pytest: install
 	$(PY) -m pytest -q tests
 
 test-slow: install
-	nbdev_test --n_workers 2 --flags slow --timing
+	OMP_NUM_THREADS=1 nbdev_test --n_workers 2 --flags slow --timing
 
 ## export the library from the notebooks and clean them
 sync: install

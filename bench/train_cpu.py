@@ -16,7 +16,8 @@ from fastai.learner import Learner
 import fastai.callback.fp16, fastai.callback.schedule
 
 from covidxray.data import make_synthetic, index_sources
-from covidxray.model import build_model, resolve_precision, cpu_has_fast_bf16, xray_loss
+from covidxray.core import pick_precision, cpu_has_fast_bf16
+from covidxray.model import build_model, xray_loss
 from covidxray.train import xray_learner, train_fold
 
 class Timer(Callback):
@@ -38,7 +39,7 @@ def fastai_learner(items, a, train_bn:bool):
     return learn
 
 def covidxray_learner(items, a, channels_last:bool):
-    "covidxray's path: precision from `resolve_precision`, frozen body in eval mode under no_grad, train_bn=False."
+    "covidxray's path: precision from `pick_precision`, frozen body in eval mode under no_grad, train_bn=False."
     learn = xray_learner(items, arch=a.arch, pretrained=False, size=a.size, bs=a.bs, num_workers=0, precision='auto', aug='light')
     learn.model.channels_last = channels_last   # resnet200d's ArchConfig says True since this measurement
     learn.model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
@@ -61,7 +62,7 @@ class Plain:
         for p in self.body.parameters(): p.requires_grad_(False)
         self.opt = torch.optim.Adam(self.head.parameters(), lr=1e-3)
         self.loss_fn = torch.nn.CrossEntropyLoss()
-        self.dt = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(resolve_precision('cpu'))
+        self.dt = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(pick_precision('cpu'))
     def steps(self, n):
         t = []
         while len(t) < n:
@@ -109,7 +110,7 @@ def main():
     a = ap.parse_args()
     d = Path(tempfile.mkdtemp())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability {torch.backends.cpu.get_cpu_capability()}, "
-          f"native bf16: {cpu_has_fast_bf16()}, covidxray CPU precision: {resolve_precision('cpu')}, load average {os.getloadavg()}", flush=True)
+          f"native bf16: {cpu_has_fast_bf16()}, covidxray CPU precision: {pick_precision('cpu')}, load average {os.getloadavg()}", flush=True)
     items = index_sources(make_synthetic(d/'s', n_per_class=30, size=a.size, seed=1), n_folds=5, n_workers=0).items
     make = {'fastai_fp16': lambda: fastai_learner(items, a, train_bn=True),
             'fastai_fp16_nobn': lambda: fastai_learner(items, a, train_bn=False),

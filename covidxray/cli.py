@@ -42,7 +42,7 @@ def run_index(args) -> int:
     print(f"\nwrote {out} ({len(ix.items)} rows) and {dropped} ({len(ix.dropped)} rows left out, with reasons)")
     return 0
 
-# %% ../nbs/10_cli.ipynb #85eeaa29
+# %% ../nbs/10_cli.ipynb #0f7c4d06
 def _lr(s:str):
     if s == 'find': return s
     try: return float(s)
@@ -97,7 +97,7 @@ def run_train(args) -> int:
     print(f"wrote {', '.join(models)}, {out/'valid_metrics.json'} and the history (history.csv)")
     return 0
 
-# %% ../nbs/10_cli.ipynb #0f7c4d06
+# %% ../nbs/10_cli.ipynb #9ad0f419
 SUBCOMMANDS = [add_index_parser, add_train_parser]
 
 def parser() -> argparse.ArgumentParser:
@@ -121,6 +121,6 @@ def main(argv:list|None=None, # arguments (default: sys.argv[1:])
     except (FileNotFoundError, ValueError) as e:
         print(f'covidxray {args.command}: error: {e}', file=sys.stderr); return 2
 
-# %% ../nbs/10_cli.ipynb #72971cb6
+# %% ../nbs/10_cli.ipynb #24ca8999
 #| eval: false
 if __name__ == '__main__': sys.exit(main())

@@ -12,7 +12,8 @@ import torch
 
 # %% auto #0
 __all__ = ['CLASSES', 'LABEL_ALIASES', 'EXCLUDED_LABELS', 'DATA_DEFAULTS', 'PRECISIONS', 'label_key', 'UnknownLabel',
-           'canonical_label', 'data_path', 'seed_everything', 'get_device', 'pick_precision', 'autocast_dtype']
+           'canonical_label', 'data_path', 'seed_everything', 'get_device', 'cpu_has_fast_bf16', 'pick_precision',
+           'autocast_dtype']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 CLASSES = ('Covid', 'Normal', 'Pneumonia')
@@ -91,17 +92,27 @@ def get_device(device:str|torch.device|None=None, # 'cpu', 'cuda', 'cuda:1', 'mp
     if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available(): return torch.device('mps')
     return torch.device('cpu')
 
+def cpu_has_fast_bf16()->bool:
+    "Does this CPU compute bfloat16 natively (AVX512-BF16 or AMX)?"
+    for f in ('_is_avx512_bf16_supported', '_is_amx_tile_supported'):
+        try:
+            if getattr(torch.cpu, f)(): return True
+        except Exception: pass
+    return False
+
 PRECISIONS = ('fp32', 'fp16', 'bf16')
 
 def pick_precision(device:str|torch.device|None=None, # where the model runs
                    precision:str='auto', # 'auto', or one of `PRECISIONS`
                   )->str:
-    "The numeric precision to use on `device`: fp16 on CUDA, bf16 on the CPU, fp32 elsewhere, unless told."
+    "The precision on `device`: fp16 on CUDA, bf16 on CPUs with native bfloat16, else fp32; or as told."
     if precision != 'auto':
         if precision not in PRECISIONS: raise ValueError(f"precision must be 'auto' or one of {PRECISIONS}, not {precision!r}")
         return precision
     kind = get_device(device).type
-    return {'cuda': 'fp16', 'cpu': 'bf16'}.get(kind, 'fp32')
+    if kind == 'cuda': return 'fp16'
+    if kind == 'cpu' and cpu_has_fast_bf16(): return 'bf16'
+    return 'fp32'
 
 def autocast_dtype(precision:str, # one of `PRECISIONS`
                   )->torch.dtype|None:

@@ -994,7 +994,7 @@ class Albumentations(RandTransform):
         self.do, self.idx = True, split_idx
     def encodes(self, x:np.ndarray) -> TensorXray:
         aug = self.train if self.idx == 0 else self.valid
-        return TensorXray(torch.from_numpy(np.ascontiguousarray(aug(image=x)['image']))[None])
+        return TensorXray(torch.from_numpy(np.require(aug(image=x)['image'], requirements=['C', 'W']))[None])
 
 class GrayToRGB(Transform):
     "Repeat a one-channel image batch to 3 channels for ImageNet backbones (and back for display)."

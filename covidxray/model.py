@@ -22,13 +22,13 @@ from fastai.losses import CrossEntropyLossFlat
 from fastai.torch_core import to_float
 from fastai.vision.learner import create_head
 
-from .core import CLASSES, get_device, pick_precision, autocast_dtype
+from .core import CLASSES, get_device, pick_precision, autocast_dtype, cpu_has_fast_bf16
 from .data import IMAGENET_MEAN, IMAGENET_STD, open_xray, valid_aug
 
 # %% auto #0
 __all__ = ['ARCHS', 'MODEL_FORMAT', 'ArchConfig', 'UnknownArch', 'arch_config', 'PretrainedUnavailable', 'check_hub',
-           'BadWeights', 'read_weights', 'fit_state_dict', 'XrayModel', 'build_model', 'xray_loss', 'cpu_has_fast_bf16',
-           'resolve_precision', 'CPUAutocast', 'set_precision', 'save_model', 'load_model', 'predict']
+           'BadWeights', 'read_weights', 'fit_state_dict', 'XrayModel', 'build_model', 'xray_loss', 'CPUAutocast',
+           'set_precision', 'save_model', 'load_model', 'predict']
 
 # %% ../nbs/02_model.ipynb #8b69d1d2
 @dataclass(frozen=True)
@@ -224,24 +224,7 @@ def xray_loss(label_smoothing:float=0.0, # 0: plain cross-entropy
     "fastai's flattened cross-entropy, optionally label-smoothed."
     return CrossEntropyLossFlat(label_smoothing=label_smoothing)
 
-# %% ../nbs/02_model.ipynb #d631ad33
-def cpu_has_fast_bf16()->bool:
-    "Does this CPU compute bfloat16 natively (AVX512-BF16 or AMX)?"
-    for f in ('_is_avx512_bf16_supported', '_is_amx_tile_supported'):
-        try:
-            if getattr(torch.cpu, f)(): return True
-        except Exception: pass
-    return False
-
-def resolve_precision(device=None, # where the model runs
-                      precision:str='auto', # 'auto', 'fp32', 'fp16' or 'bf16'
-                     )->str:
-    "`pick_precision`, except that 'auto' on a CPU without native bfloat16 is fp32."
-    p = pick_precision(device, precision)
-    if precision == 'auto' and p == 'bf16' and get_device(device).type == 'cpu' and not cpu_has_fast_bf16(): return 'fp32'
-    return p
-
-# %% ../nbs/02_model.ipynb #348e660b
+# %% ../nbs/02_model.ipynb #ff2a2533
 class CPUAutocast(Callback):
     "Mixed precision on the CPU: forward and loss under `torch.autocast('cpu')`, fp32 predictions."
     order = 10   # where fastai's MixedPrecision sits
@@ -261,14 +244,14 @@ def set_precision(learn, # a fastai `Learner`
                  )->str:
     "Put `learn` in `precision` the right way for its device; returns the precision used."
     device = get_device(device if device is not None else getattr(learn.dls, 'device', None))
-    p = resolve_precision(device, precision)
+    p = pick_precision(device, precision)
     if p == 'fp32': return p
     if device.type == 'cuda': learn.to_fp16() if p == 'fp16' else learn.to_bf16()
     elif device.type == 'cpu': learn.add_cb(CPUAutocast(autocast_dtype(p)))
     else: warnings.warn(f"No mixed precision on {device.type}: training in fp32."); return 'fp32'
     return p
 
-# %% ../nbs/02_model.ipynb #8da9fbd5
+# %% ../nbs/02_model.ipynb #ad151f01
 MODEL_FORMAT = 1
 
 def save_model(model:XrayModel, # the model, with `.config`
@@ -307,7 +290,7 @@ def load_model(folder:str|Path, # a folder written by `save_model`
     model.config = cfg
     return model.to(get_device(device) if device is not None else 'cpu').eval()
 
-# %% ../nbs/02_model.ipynb #ef1c7cee
+# %% ../nbs/02_model.ipynb #7f78aff7
 class _XrayFiles(torch.utils.data.Dataset):
     "Image files -> normalised 3-channel float tensors, as at validation."
     def __init__(self, paths, size, mean, std):
@@ -336,7 +319,7 @@ def predict(models, # a model, a model folder, or a list of them (an ensemble)
     ms = models if isinstance(models, (list, tuple)) else [models]
     if not ms: raise ValueError("No model given.")
     device = get_device(device)
-    p = resolve_precision(device, precision)
+    p = pick_precision(device, precision)
     dt = autocast_dtype(p)
     paths, out, classes = _paths(items), [], None
     for m in ms:
