@@ -8,7 +8,8 @@ import argparse, sys, os, warnings
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['SUBCOMMANDS', 'add_index_parser', 'run_index', 'add_train_parser', 'run_train', 'parser', 'main']
+__all__ = ['SUBCOMMANDS', 'add_index_parser', 'run_index', 'add_train_parser', 'run_train', 'add_evaluate_parser', 'run_evaluate',
+           'add_audit_parser', 'run_audit', 'parser', 'main']
 
 # %% ../nbs/10_cli.ipynb #22189349
 def add_index_parser(sub):
@@ -98,7 +99,57 @@ def run_train(args) -> int:
     return 0
 
 # %% ../nbs/10_cli.ipynb #9ad0f419
-SUBCOMMANDS = [add_index_parser, add_train_parser]
+def add_evaluate_parser(sub):
+    p = sub.add_parser('evaluate', help='evaluate a model on a test set: metrics with 95%% CIs, calibration, plots',
+                       description='Predict DATA with MODEL (a model folder, RUN, or an all-folds RUN as an ensemble) and '
+                                   'write metrics.json, predictions.csv and PNG plots to --out.')
+    p.add_argument('model', help='model folder (RUN/model), run folder, or all-folds run folder')
+    p.add_argument('data', nargs='+', help='test set: folders or CSVs `covidxray index` reads, or a folder of unlabelled images')
+    p.add_argument('--out', required=True, help='folder for metrics.json, predictions.csv and the plots')
+    p.add_argument('--tta', action='store_true', help='test-time augmentation (figures reported with and without)')
+    p.add_argument('--n-boot', type=int, default=1000, help='bootstrap resamples for the 95%% intervals [1000]')
+    p.add_argument('--bs', type=int, default=32, help='batch size [32]')
+    p.add_argument('--device', default=None, help='cpu, cuda, ... [the best available]')
+    p.add_argument('--workers', type=int, default=None, help='decoding processes for indexing [all cores]')
+    p.set_defaults(func=run_evaluate)
+    return p
+
+def run_evaluate(args) -> int:
+    from covidxray.evaluate import evaluate_model, format_report
+    rep = evaluate_model(args.model, args.data, args.out, tta=args.tta, n_boot=args.n_boot, bs=args.bs,
+                         device=args.device, n_workers=args.workers)
+    print(format_report(rep))
+    if rep.get('without_tta'):
+        w = rep['without_tta']; print(f"without TTA: accuracy {w['accuracy']:.3f}, macro-F1 {w['f1_macro']:.3f}")
+    print(f"\nwrote {Path(args.out)/'metrics.json'}, predictions.csv and the plots")
+    return 0
+
+def add_audit_parser(sub):
+    p = sub.add_parser('audit', help='shortcut audit: source probe, lungs-removed control, train/test leakage',
+                       description='Check whether MODEL could score on DATA by recognising the source rather than the disease.')
+    p.add_argument('model', help='model folder (RUN/model), run folder, or all-folds run folder')
+    p.add_argument('data', nargs='+', help='data to audit: folders or CSVs `covidxray index` reads')
+    p.add_argument('--out', required=True, help='folder for audit.json and audit.png')
+    p.add_argument('--train', default=None, help='the training table (covidxray index output) for the leakage check')
+    p.add_argument('--control-arch', default=None, help="architecture of the lungs-removed controls [the model's]")
+    p.add_argument('--control-epochs', type=int, default=3, help='epochs per control [3]')
+    p.add_argument('--control-size', type=int, default=None, help="image side of the controls [the model's]")
+    p.add_argument('--bs', type=int, default=32, help='batch size [32]')
+    p.add_argument('--seed', type=int, default=0, help='seed [0]')
+    p.add_argument('--workers', type=int, default=None, help='decoding processes for indexing [all cores]')
+    p.set_defaults(func=run_audit)
+    return p
+
+def run_audit(args) -> int:
+    from covidxray.evaluate import audit, format_audit
+    rep = audit(args.model, args.data, args.out, train_table=args.train, control_arch=args.control_arch,
+                control_epochs=args.control_epochs, control_size=args.control_size, bs=args.bs, seed=args.seed,
+                n_workers=args.workers)
+    print(format_audit(rep)); print(f"\nwrote {Path(args.out)/'audit.json'} and audit.png")
+    return 0
+
+# %% ../nbs/10_cli.ipynb #dd039813
+SUBCOMMANDS = [add_index_parser, add_train_parser, add_evaluate_parser, add_audit_parser]
 
 def parser() -> argparse.ArgumentParser:
     "The `covidxray` argument parser with every subcommand."
@@ -121,6 +172,6 @@ def main(argv:list|None=None, # arguments (default: sys.argv[1:])
     except (FileNotFoundError, ValueError) as e:
         print(f'covidxray {args.command}: error: {e}', file=sys.stderr); return 2
 
-# %% ../nbs/10_cli.ipynb #24ca8999
+# %% ../nbs/10_cli.ipynb #270f7b2e
 #| eval: false
 if __name__ == '__main__': sys.exit(main())

@@ -13,9 +13,10 @@ from scipy.stats import rankdata
 from .core import CLASSES
 
 # %% auto #0
-__all__ = ['HEADLINE', 'ece_score', 'classification_metrics', 'headline_figures', 'bootstrap_ci', 'nll', 'fit_temperature',
-           'softmax', 'per_source', 'plot_confusion', 'plot_roc', 'plot_reliability', 'plot_per_source',
-           'image_features', 'source_probe', 'evaluation_report', 'format_report']
+__all__ = ['HEADLINE', 'LUNG_BOX', 'ece_score', 'classification_metrics', 'headline_figures', 'bootstrap_ci', 'per_source',
+           'plot_confusion', 'plot_roc', 'plot_reliability', 'plot_per_source', 'image_features', 'source_probe',
+           'evaluation_report', 'format_report', 'model_folders', 'evaluation_table', 'evaluate_model', 'remove_lungs',
+           'model_embeddings', 'audit', 'format_audit']
 
 # %% ../nbs/04_evaluate.ipynb #4fd76899
 def _as_index(y, classes) -> np.ndarray:
@@ -122,29 +123,7 @@ def bootstrap_ci(y_true, # true labels (N,)
             for k, v in vals.items()}
 
 # %% ../nbs/04_evaluate.ipynb #c8ac8c3b
-def nll(logits:np.ndarray, # (N, C) logits
-        y, # true class indices (N,)
-        T:float=1.0, # temperature
-       )->float:
-    "Mean negative log-likelihood of `y` under softmax(logits / T)."
-    z = np.asarray(logits, dtype=float) / T
-    z = z - z.max(1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(1, keepdims=True))
-    return float(-logp[np.arange(len(z)), np.asarray(y)].mean())
-
-def fit_temperature(logits:np.ndarray, # validation logits (N, C)
-                    y, # true class indices (N,)
-                    bounds=(0.05, 20.0), # search range for T
-                   )->float:
-    "The temperature that minimises validation NLL (bounded scalar search over log T)."
-    from scipy.optimize import minimize_scalar
-    r = minimize_scalar(lambda lt: nll(logits, y, np.exp(lt)), bounds=np.log(bounds), method='bounded')
-    return float(np.exp(r.x))
-
-def softmax(logits:np.ndarray, T:float=1.0) -> np.ndarray:
-    "Softmax of logits / T, row-wise."
-    z = np.asarray(logits, dtype=float) / T; z = z - z.max(1, keepdims=True)
-    e = np.exp(z); return e / e.sum(1, keepdims=True)
+from .model import softmax, nll, fit_temperature   # temperature scaling lives with prediction
 
 # %% ../nbs/04_evaluate.ipynb #a5d94df1
 def per_source(y_true, # true labels (N,)
@@ -342,3 +321,176 @@ def format_report(rep:dict, # from `evaluation_report`
         out.append('per source:\n' + ps.to_string(float_format=lambda x: f'{x:.3f}'))
     out += [f"note: {n}" for n in rep['notes']]
     return '\n'.join(out)
+
+# %% ../nbs/04_evaluate.ipynb #fbb86d25
+import json
+from pathlib import Path
+from .data import index_sources, NoLayout, IMAGE_EXTS, inspect_images, assign_folds, leakage, read_table
+from .model import load_model, predict, _XrayFiles
+from .train import fold_models, train_fold
+
+def model_folders(path:str|Path, # a model folder, a run folder, or an all-folds run folder
+                 )->list[Path]:
+    "The model folder(s) at `path`: one model, or every fold's model of an all-folds run."
+    p = Path(path)
+    if (p/'config.json').is_file(): return [p]
+    if (p/'model'/'config.json').is_file(): return [p/'model']
+    if not p.exists(): raise FileNotFoundError(f"{p} does not exist: pass a model folder (RUN/model) or a run folder.")
+    return fold_models(p)
+
+def evaluation_table(data, # folders or CSVs `covidxray index` reads, or a folder of unlabelled images
+                     n_workers:int|None=None, # decoding processes
+                    )->tuple[pd.DataFrame, pd.DataFrame]:
+    "(rows to predict, rows left out with their reasons); unlabelled images get an empty `label`."
+    srcs = [data] if isinstance(data, (str, Path)) else list(data)
+    try:
+        ix = index_sources(srcs, n_folds=0, n_workers=n_workers)
+        return ix.items, ix.dropped
+    except NoLayout:
+        files = [str(f) for s in srcs for f in sorted(Path(s).rglob('*'))
+                 if f.is_file() and f.suffix.lower() in IMAGE_EXTS and not any(q.startswith('.') for q in f.parts)]
+        if not files: raise
+        df = inspect_images(pd.DataFrame({'path': files, 'label': '', 'source': '', 'patient_id': files, 'reason': ''}),
+                            n_workers=n_workers)
+        ok = df.reason == ''
+        return df[ok].drop(columns='reason').reset_index(drop=True), df[~ok].reset_index(drop=True)
+
+def _dump(obj, path:Path):
+    path.write_text(json.dumps(obj, indent=1, default=lambda o: o.item() if hasattr(o, 'item') else str(o)) + '\n')
+
+def evaluate_model(model:str|Path, # model folder, run folder or all-folds run folder
+                   data, # test set: anything `covidxray index` reads
+                   out:str|Path, # folder for metrics.json, predictions.csv and the plots
+                   tta:bool=False, # test-time augmentation (reported with and without)
+                   n_boot:int=1000, # bootstrap resamples for the 95% intervals
+                   bs:int=32, # prediction batch size
+                   device=None, # default: the best available
+                   n_workers:int|None=None, # decoding processes for indexing
+                  )->dict:
+    "Predict `data` with `model`, write the report and plots to `out`, return the report."
+    folders = model_folders(model)
+    classes = json.loads((folders[0]/'config.json').read_text())['classes']
+    items, dropped = evaluation_table(data, n_workers)
+    if not len(items): raise ValueError(f"No readable images in {data}: nothing to evaluate.")
+    probs = predict(folders, items, bs=bs, device=device, tta=tta)
+    rep = evaluation_report(items, probs, classes, n_boot=n_boot)
+    rep.update(models=[str(f) for f in folders], tta=tta, n_left_out=len(dropped))
+    if tta and rep.get('n'):
+        base = evaluation_report(items, predict(folders, items, bs=bs, device=device), classes, n_boot=n_boot)
+        rep['without_tta'] = {k: base[k] for k in HEADLINE + ('ece', 'ci95')}
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    _dump(rep, out/'metrics.json')
+    preds = items[[c for c in ('path', 'label', 'source', 'patient_id') if c in items]].assign(
+        pred=np.array(classes)[probs.argmax(1)], **{f'p_{c}': probs[:, i] for i, c in enumerate(classes)})
+    preds.to_csv(out/'predictions.csv', index=False)
+    if len(dropped): dropped.to_csv(out/'left_out.csv', index=False)
+    if rep.get('n'):
+        keep = preds.label.isin(classes).values
+        figs = {'confusion.png': plot_confusion(rep['confusion'], classes),
+                'confusion_normalized.png': plot_confusion(rep['confusion'], classes, normalize=True),
+                'roc.png': plot_roc(preds.label[keep].values, probs[keep], classes),
+                'reliability.png': plot_reliability(preds.label[keep].values, probs[keep], classes)}
+        if 'per_source' in rep: figs['per_source.png'] = plot_per_source(rep['per_source'])
+        for name, f in figs.items(): f.tight_layout(); f.savefig(out/name, dpi=120); plt.close(f)
+    return rep
+
+# %% ../nbs/04_evaluate.ipynb #62dd4b96
+LUNG_BOX = (0.12, 0.88, 0.12, 0.88)   # (top, bottom, left, right) fractions: the central region that holds the lungs
+
+def remove_lungs(items:pd.DataFrame, # rows with `path`
+                 dest:str|Path, # folder for the masked copies
+                 box=LUNG_BOX, # region to black out, as fractions of the image
+                 size:int=256, # shorter side of the copies
+                )->pd.DataFrame:
+    "Copies of the images with the central lung region blacked out; `items` with `path` pointing at them."
+    from PIL import Image as _Image
+    from covidxray.data import open_xray
+    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, p in enumerate(items.path):
+        g = np.array(open_xray(p, size=size))
+        h, w = g.shape
+        g[int(box[0] * h):int(box[1] * h), int(box[2] * w):int(box[3] * w)] = 0
+        q = dest/f'{i:06d}.png'; _Image.fromarray(g).save(q); paths.append(str(q))
+    return items.assign(path=paths)
+
+def model_embeddings(folders, # model folder(s); the first is used
+                     paths, # image files
+                     bs:int=32, # batch size
+                    )->np.ndarray:
+    "The model body's globally pooled features for each image (N, F)."
+    m = load_model(folders[0] if isinstance(folders, (list, tuple)) else folders)
+    cfg = m.config
+    dl = torch.utils.data.DataLoader(_XrayFiles(list(paths), cfg['size'], cfg['mean'], cfg['std']), batch_size=bs)
+    with torch.no_grad(): return torch.cat([m.features(xb).float().mean((2, 3)) for xb in dl]).numpy()
+
+def _control_f1(items, out, arch, size, epochs, bs, seed):
+    return train_fold(items, out, fold=0, arch=arch, pretrained=False, epochs=epochs, size=size, bs=bs,
+                      num_workers=0, seed=seed)['f1_macro']
+
+def audit(model:str|Path, # model folder, run folder or all-folds run folder
+          data, # data set to audit: anything `covidxray index` reads (its folds are used, or made)
+          out:str|Path, # folder for audit.json and plots
+          train_table:str|Path|None=None, # the training table (`covidxray index` output), for the leakage check
+          control_arch:str|None=None, # architecture of the lungs-removed controls; default: the model's
+          control_epochs:int=3, # epochs of each control
+          control_size:int|None=None, # image side of the controls; default: the model's
+          bs:int=32, # batch size
+          seed:int=0, # seed
+          n_workers:int|None=None, # decoding processes
+         )->dict:
+    "Source probe, lungs-removed control and leakage: `out`/audit.json with a number and a reading each."
+    import tempfile, torch
+    folders = model_folders(model); cfg = json.loads((folders[0]/'config.json').read_text())
+    items, _ = evaluation_table(data, n_workers)
+    items = items[items.label.isin(cfg['classes'])].reset_index(drop=True)
+    if not len(items): raise ValueError(f"No labelled images of the model's classes in {data}: nothing to audit.")
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    rep = dict(n=len(items), model=[str(f) for f in folders])
+    groups = items.get('group', items.patient_id)
+    # 1. source probe
+    if items.source.nunique() > 1:
+        px = source_probe(image_features(items.path), items.source, groups, seed=seed)
+        emb = source_probe(model_embeddings(folders, items.path, bs), items.source, groups, seed=seed)
+        rep['source_probe'] = dict(pixels=px, model_features=emb, reading=f"pixels: {px['reading']}; model features: {emb['reading']}")
+    else: rep['source_probe'] = dict(reading='one source only: nothing to probe')
+    # 2. lungs removed
+    arch, size = control_arch or cfg['arch'], control_size or cfg['size']
+    its = assign_folds(items.drop(columns='fold', errors='ignore'), n_folds=5, seed=seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        full = _control_f1(its, Path(tmp)/'full', arch, size, control_epochs, bs, seed)
+        masked = _control_f1(remove_lungs(its, Path(tmp)/'img', size=size), Path(tmp)/'masked', arch, size, control_epochs, bs, seed)
+    chance = 1 / len(cfg['classes'])
+    surv = (masked - chance) / (full - chance) if full > chance else None
+    rep['lungs_removed'] = dict(f1_macro_full=full, f1_macro_lungs_removed=masked, chance=chance, surviving_share=surv,
+        reading=('controls did not learn above chance: train longer (--control-epochs)' if surv is None else
+                 f'{max(surv, 0):.0%} of the above-chance macro-F1 survives without the lungs: ' +
+                 ('the score comes largely from outside the lungs (a shortcut)' if surv > 0.5 else
+                  'part of the score comes from outside the lungs' if surv > 0.2 else 'the score comes from the lungs')))
+    # 3. leakage
+    if train_table is not None:
+        tr = read_table(train_table); tr = tr[tr.reason == '']
+        if 'phash' not in tr or tr.phash.isna().any(): tr = inspect_images(tr.assign(reason=''), n_workers=n_workers)
+        lk = leakage(tr, items)
+        lk.to_csv(out/'leakage.csv', index=False)
+        n_img, n_pat = int((lk.kind == 'image').sum()), int((lk.kind == 'patient').sum())
+        rep['leakage'] = dict(image_pairs=n_img, patient_pairs=n_pat,
+                              reading='no overlap with the training table' if not len(lk) else
+                              f'{n_img} near-duplicate image pairs and {n_pat} shared-patient pairs with the training table: '
+                              'the test set is not independent (see leakage.csv)')
+    else: rep['leakage'] = dict(reading='not checked: pass the training table (--train TABLE)')
+    _dump(rep, out/'audit.json')
+    fig, axs = plt.subplots(1, 2, figsize=(9, 3.6))
+    axs[0].bar(['full images', 'lungs removed', 'chance'], [full, masked, chance], color=['C0', 'C3', 'gray'])
+    axs[0].set_ylim(0, 1); axs[0].set_ylabel('validation macro-F1'); axs[0].set_title('lungs-removed control')
+    sp = rep['source_probe']
+    if 'pixels' in sp and sp['pixels'].get('balanced_accuracy') is not None:
+        axs[1].bar(['pixels', 'model features', 'chance'], [sp['pixels']['balanced_accuracy'],
+                   sp['model_features']['balanced_accuracy'], sp['pixels']['chance']], color=['C0', 'C1', 'gray'])
+    axs[1].set_ylim(0, 1); axs[1].set_ylabel('balanced accuracy'); axs[1].set_title('source probe')
+    fig.tight_layout(); fig.savefig(out/'audit.png', dpi=120); plt.close(fig)
+    return rep
+
+def format_audit(rep:dict) -> str:
+    "The audit's three readings as text."
+    return '\n'.join(f"{k}: {rep[k]['reading']}" for k in ('source_probe', 'lungs_removed', 'leakage'))

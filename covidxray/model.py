@@ -16,6 +16,7 @@ import torch
 from torch import nn
 import timm
 import safetensors.torch
+import albumentations as A
 from fastai.callback.core import Callback
 import fastai.callback.fp16   # Learner.to_fp16, Learner.to_bf16
 from fastai.losses import CrossEntropyLossFlat
@@ -26,9 +27,9 @@ from .core import CLASSES, get_device, pick_precision, autocast_dtype, cpu_has_f
 from .data import IMAGENET_MEAN, IMAGENET_STD, open_xray, valid_aug
 
 # %% auto #0
-__all__ = ['ARCHS', 'MODEL_FORMAT', 'ArchConfig', 'UnknownArch', 'arch_config', 'PretrainedUnavailable', 'check_hub',
+__all__ = ['ARCHS', 'MODEL_FORMAT', 'TTA_VIEWS', 'ArchConfig', 'UnknownArch', 'arch_config', 'PretrainedUnavailable', 'check_hub',
            'BadWeights', 'read_weights', 'fit_state_dict', 'XrayModel', 'build_model', 'xray_loss', 'CPUAutocast',
-           'set_precision', 'save_model', 'load_model', 'predict']
+           'set_precision', 'save_model', 'load_model', 'softmax', 'nll', 'fit_temperature', 'predict']
 
 # %% ../nbs/02_model.ipynb #8b69d1d2
 @dataclass(frozen=True)
@@ -291,10 +292,37 @@ def load_model(folder:str|Path, # a folder written by `save_model`
     return model.to(get_device(device) if device is not None else 'cpu').eval()
 
 # %% ../nbs/02_model.ipynb #7f78aff7
+def softmax(logits:np.ndarray, # (N, C) logits (or log-probabilities)
+            T:float=1.0, # temperature
+           )->np.ndarray:
+    "Row-wise softmax of logits / T."
+    z = np.asarray(logits, dtype=np.float64) / T; z = z - z.max(1, keepdims=True)
+    e = np.exp(z); return e / e.sum(1, keepdims=True)
+
+def nll(logits:np.ndarray, # (N, C) logits
+        y, # true class indices (N,)
+        T:float=1.0, # temperature
+       )->float:
+    "Mean negative log-likelihood of `y` under softmax(logits / T)."
+    return float(-np.log(np.clip(softmax(logits, T)[np.arange(len(logits)), np.asarray(y)], 1e-300, None)).mean())
+
+def fit_temperature(logits:np.ndarray, # held-out logits or log-probabilities (N, C)
+                    y, # true class indices (N,)
+                    bounds=(0.05, 20.0), # search range for T
+                   )->float:
+    "The temperature that minimises the NLL of `y` (bounded scalar search over log T)."
+    from scipy.optimize import minimize_scalar
+    r = minimize_scalar(lambda lt: nll(logits, y, np.exp(lt)), bounds=np.log(bounds), method='bounded')
+    return float(np.exp(r.x))
+
+# %% ../nbs/02_model.ipynb #12059671
+TTA_VIEWS = (None, A.Affine(scale=(1.1, 1.1), p=1), A.Affine(rotate=(-5, -5), p=1), A.Affine(rotate=(5, 5), p=1))
+
 class _XrayFiles(torch.utils.data.Dataset):
-    "Image files -> normalised 3-channel float tensors, as at validation."
-    def __init__(self, paths, size, mean, std):
-        self.paths, self.size, self.tfm = list(paths), size, valid_aug(size)
+    "Image files -> normalised 3-channel float tensors, as at validation (optionally one extra `view`)."
+    def __init__(self, paths, size, mean, std, view=None):
+        self.paths, self.size = list(paths), size
+        self.tfm = valid_aug(size) if view is None else A.Compose([*valid_aug(size).transforms, view])
         self.mean, self.std = torch.tensor(mean).view(3, 1, 1), torch.tensor(std).view(3, 1, 1)
     def __len__(self): return len(self.paths)
     def __getitem__(self, i):
@@ -314,26 +342,29 @@ def predict(models, # a model, a model folder, or a list of them (an ensemble)
             device=None, # default: the best available
             precision:str='auto', # 'auto', 'fp32', 'fp16' or 'bf16'
             num_workers:int=0, # loader processes
+            tta:bool=False, # average over `TTA_VIEWS`
+            temperature:float|None=None, # divide logits by this; None: each model's stored temperature (1 if none)
            )->np.ndarray:
-    "Class probabilities (N x classes, fp32) for `items`; the mean over `models` if several."
+    "Class probabilities (N x classes, fp32) for `items`; the mean over `models` (and TTA views) if several."
     ms = models if isinstance(models, (list, tuple)) else [models]
     if not ms: raise ValueError("No model given.")
     device = get_device(device)
-    p = pick_precision(device, precision)
-    dt = autocast_dtype(p)
+    dt = autocast_dtype(pick_precision(device, precision))
     paths, out, classes = _paths(items), [], None
     for m in ms:
         if not isinstance(m, nn.Module): m = load_model(m)
         cfg = m.config
         if classes is None: classes = cfg['classes']
         elif cfg['classes'] != classes: raise ValueError(f"Ensemble members disagree on the classes: {classes} vs {cfg['classes']}.")
+        T = temperature if temperature is not None else cfg.get('temperature', 1.0)
         was_training, m = m.training, m.to(device).eval()
-        dl = torch.utils.data.DataLoader(_XrayFiles(paths, size or cfg['size'], cfg['mean'], cfg['std']), batch_size=bs,
-                                         num_workers=num_workers)
-        ctx = torch.autocast(device.type, dtype=dt) if dt is not None else nullcontext()
-        probs = []
-        with torch.no_grad(), ctx:
-            for xb in dl: probs.append(torch.softmax(m(xb.to(device)).float(), 1).cpu())
+        for view in (TTA_VIEWS if tta else (None,)):
+            dl = torch.utils.data.DataLoader(_XrayFiles(paths, size or cfg['size'], cfg['mean'], cfg['std'], view),
+                                             batch_size=bs, num_workers=num_workers)
+            ctx = torch.autocast(device.type, dtype=dt) if dt is not None else nullcontext()
+            probs = []
+            with torch.no_grad(), ctx:
+                for xb in dl: probs.append(torch.softmax(m(xb.to(device)).float() / T, 1).cpu())
+            out.append(torch.cat(probs).numpy() if probs else np.zeros((0, len(classes)), np.float32))
         m.train(was_training)
-        out.append(torch.cat(probs).numpy() if probs else np.zeros((0, len(classes)), np.float32))
     return np.mean(out, 0).astype(np.float32)

@@ -22,7 +22,7 @@ from fastai.torch_core import params, get_model, rank_distrib, num_distrib, Long
 
 from .core import CLASSES, get_device, seed_everything
 from .data import xray_dls, read_table, index_sources, is_table
-from .model import arch_config, build_model, xray_loss, set_precision, save_model, load_model, predict
+from .model import arch_config, build_model, xray_loss, set_precision, save_model, load_model, predict, fit_temperature, nll, softmax
 
 # %% auto #0
 __all__ = ['f1_macro', 'body_head_split', 'xray_learner', 'RunTracker', 'XrayDistributedTrainer', 'distributed', 'BatchTooBig',
@@ -257,6 +257,10 @@ def train_fold(items:pd.DataFrame, # indexed rows with `path`, `label`, `fold`
     if best.is_file():
         learn.model.load_state_dict(safetensors.torch.load_file(str(best), device=str(device)))
     metrics, preds = _valid_report(learn, vocab, num_workers)
+    logp = np.log(np.clip(preds[[f'p_{c}' for c in vocab]].values, 1e-12, None))
+    y = preds['label'].map({c: i for i, c in enumerate(vocab)}).values
+    T = fit_temperature(logp, y)          # calibration on the validation fold; `predict` applies it
+    metrics.update(temperature=T, nll=nll(logp, y), nll_calibrated=nll(logp, y, T))
     st = tracker.state
     metrics.update(best_epoch=st['best_epoch'], epochs_trained=st['global_epoch'] + 1, early_stopped=st['stopped'])
     preds.to_csv(out/'valid_preds.csv', index=False)
@@ -265,7 +269,7 @@ def train_fold(items:pd.DataFrame, # indexed rows with `path`, `label`, `fold`
                     freeze_epochs=freeze_epochs, lr=lr, bs=learn.dls.bs, size=learn.model.config['size'],
                     precision=learn.precision, aug=aug, label_smoothing=label_smoothing, train_bn=train_bn, seed=seed,
                     best_epoch=st['best_epoch'])
-    save_model(learn.model, out/'model', training=training, valid_metrics=dict(accuracy=metrics['accuracy'], f1_macro=metrics['f1_macro']))
+    save_model(learn.model, out/'model', training=training, temperature=T, valid_metrics=dict(accuracy=metrics['accuracy'], f1_macro=metrics['f1_macro']))
     shutil.rmtree(out/'checkpoint', ignore_errors=True)
     return metrics
 

@@ -12,7 +12,7 @@ def cli(*args, check=True):
 
 def test_help_lists_subcommands():
     r = cli('--help')
-    assert 'index' in r.stdout
+    for sub in ('index', 'train', 'evaluate', 'audit'): assert sub in r.stdout
     assert 'usage: covidxray index' in cli('index', '--help').stdout
 
 def test_console_script_installed():
