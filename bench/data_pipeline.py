@@ -33,15 +33,19 @@ def pipeline_rate(items, size, bs, workers, n):
     return seen / (time.perf_counter() - t)
 
 def training_consumption(size, bs=8, steps=3):
-    "Images/s a resnet200d training step consumes on this CPU: frozen body under no_grad in bf16 autocast + head step."
-    import timm
-    body = timm.create_model('resnet200d', pretrained=False, num_classes=0).eval().to(memory_format=torch.channels_last)
-    head = torch.nn.Linear(body.num_features, 3)
-    opt = torch.optim.AdamW(head.parameters())
-    x = torch.randn(bs, 3, size, size).to(memory_format=torch.channels_last); y = torch.randint(0, 3, (bs,))
+    "Images/s covidxray's resnet200d training step consumes here: frozen body (no graph), head step, `pick_precision`."
+    from contextlib import nullcontext
+    from covidxray.core import pick_precision, autocast_dtype
+    from covidxray.model import build_model
+    m = build_model('resnet200d', pretrained=False)
+    for q in m.body.parameters(): q.requires_grad_(False)
+    m.body.eval()
+    opt = torch.optim.AdamW(m.head.parameters())
+    x = torch.randn(bs, 3, size, size); y = torch.randint(0, 3, (bs,))
+    dt = autocast_dtype(pick_precision('cpu'))
     def step():
-        with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16): f = body(x)
-        loss = torch.nn.functional.cross_entropy(head(f.float()), y); loss.backward(); opt.step(); opt.zero_grad()
+        with (torch.autocast('cpu', dtype=dt) if dt else nullcontext()): loss = torch.nn.functional.cross_entropy(m(x).float(), y)
+        loss.backward(); opt.step(); opt.zero_grad()
     step()
     t = time.perf_counter()
     for _ in range(steps): step()
@@ -71,5 +75,5 @@ if __name__ == '__main__':
     for name, r, x in rows: print(f'| {name} | {r:.0f} | {x:.2f}x |')
     if not a.skip_model:
         used = training_consumption(a.size)
-        print(f'\ntraining consumes (resnet200d {a.size}px, frozen body, bf16 CPU, bs 8): {used:.1f} images/s')
+        print(f'\ntraining consumes (resnet200d {a.size}px, frozen body, covidxray CPU path, bs 8): {used:.1f} images/s')
         print(f'pipeline with default workers / consumption: {dflt / used:.0f}x (target >= 3x)')

@@ -324,6 +324,7 @@ def format_report(rep:dict, # from `evaluation_report`
 
 # %% ../nbs/04_evaluate.ipynb #fbb86d25
 import json
+import torch
 from pathlib import Path
 from .data import index_sources, NoLayout, IMAGE_EXTS, inspect_images, assign_folds, leakage, read_table
 from .model import load_model, predict, _XrayFiles
@@ -440,7 +441,7 @@ def audit(model:str|Path, # model folder, run folder or all-folds run folder
           n_workers:int|None=None, # decoding processes
          )->dict:
     "Source probe, lungs-removed control and leakage: `out`/audit.json with a number and a reading each."
-    import tempfile, torch
+    import tempfile
     folders = model_folders(model); cfg = json.loads((folders[0]/'config.json').read_text())
     items, _ = evaluation_table(data, n_workers)
     items = items[items.label.isin(cfg['classes'])].reset_index(drop=True)
