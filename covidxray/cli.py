@@ -9,7 +9,8 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['SUBCOMMANDS', 'add_index_parser', 'run_index', 'add_train_parser', 'run_train', 'add_evaluate_parser', 'run_evaluate',
-           'add_audit_parser', 'run_audit', 'parser', 'main']
+           'add_audit_parser', 'run_audit', 'predict_paths', 'add_predict_parser', 'run_predict', 'add_gradcam_parser',
+           'run_gradcam', 'add_demo_parser', 'run_demo', 'parser', 'main']
 
 # %% ../nbs/10_cli.ipynb #22189349
 def add_index_parser(sub):
@@ -149,7 +150,140 @@ def run_audit(args) -> int:
     return 0
 
 # %% ../nbs/10_cli.ipynb #dd039813
-SUBCOMMANDS = [add_index_parser, add_train_parser, add_evaluate_parser, add_audit_parser]
+def _image_paths(srcs) -> list:
+    "Image files named by `srcs`: files, folders (searched recursively, hidden entries skipped) or CSVs with a path column."
+    from covidxray.data import IMAGE_EXTS, is_table, read_table
+    out = []
+    for s in map(Path, srcs):
+        if not s.exists(): raise FileNotFoundError(f"{s} does not exist: check the path.")
+        if s.is_file() and s.suffix.lower() == '.csv' and is_table(s): out += read_table(s).path.tolist()
+        elif s.is_file(): out.append(str(s))
+        else: out += [str(f) for f in sorted(s.rglob('*')) if f.is_file() and f.suffix.lower() in IMAGE_EXTS
+                      and not any(q.startswith('.') for q in f.relative_to(s).parts)]
+    if not out: raise ValueError(f"No images found in {', '.join(map(str, srcs))}.")
+    return out
+
+def predict_paths(model, # model folder, run folder or all-folds run folder
+                  srcs, # image files, folders or tables
+                  tta:bool=False, # test-time augmentation
+                  bs:int=32, # batch size
+                  device=None, # default: the best available
+                  num_workers:int=0, # loader processes
+                  progress:bool=False, # progress bar
+                 ):
+    "The prediction table (`path`, `pred`, `p_<Class>`...) for every image in `srcs`; unreadable ones get an empty `pred`."
+    import json, numpy as np, pandas as pd, warnings
+    from covidxray.evaluate import model_folders
+    from covidxray.model import predict
+    folders = model_folders(model)
+    classes = json.loads((folders[0]/'config.json').read_text())['classes']
+    paths = _image_paths(srcs)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        probs = predict(folders, paths, bs=bs, device=device, tta=tta, num_workers=num_workers, on_error='skip', progress=progress)
+    ok = ~np.isnan(probs).any(1)
+    pred = np.where(ok, np.array(classes)[np.nan_to_num(probs).argmax(1)], '')
+    return pd.DataFrame({'path': paths, 'pred': pred, **{f'p_{c}': probs[:, i] for i, c in enumerate(classes)}})
+
+def add_predict_parser(sub):
+    p = sub.add_parser('predict', help='predict images, folders or tables with a model (or a 5-fold ensemble)')
+    p.add_argument('model', help='model folder (RUN/model), run folder, or all-folds run folder')
+    p.add_argument('paths', nargs='+', help='image files, folders of images, or CSV tables with a path column')
+    p.add_argument('--out', default='preds.csv', help='the CSV to write [preds.csv]')
+    p.add_argument('--tta', action='store_true', help='test-time augmentation')
+    p.add_argument('--bs', type=int, default=32, help='batch size [32]')
+    p.add_argument('--device', default=None, help='cpu, cuda, ... [the best available]')
+    p.add_argument('--workers', type=int, default=0, help='loader processes [0]')
+    p.set_defaults(func=run_predict)
+    return p
+
+def run_predict(args) -> int:
+    t = predict_paths(args.model, args.paths, tta=args.tta, bs=args.bs, device=args.device, num_workers=args.workers, progress=True)
+    out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True); t.to_csv(out, index=False)
+    bad = t[t.pred == '']
+    for r in bad.itertuples(): print(f"skipped (unreadable): {r.path}")
+    print(t.pred[t.pred != ''].value_counts().to_string())
+    print(f"\nwrote {out} ({len(t) - len(bad)} predicted, {len(bad)} unreadable skipped)")
+    return 0
+
+def add_gradcam_parser(sub):
+    p = sub.add_parser('gradcam', help='Grad-CAM overlays: one PNG per image and a grid')
+    p.add_argument('model', help='model folder (RUN/model) or run folder (the first fold of an all-folds run)')
+    p.add_argument('paths', nargs='+', help='image files, folders, or tables (with `label` the grid shows the true class)')
+    p.add_argument('--out', required=True, help='folder for the overlays and grid.png')
+    p.add_argument('--method', default='gradcam', help='gradcam, gradcam++, xgradcam, eigencam, layercam, scorecam, ... [gradcam]')
+    p.add_argument('--n-per-class', type=int, default=4, help='grid examples per class [4]')
+    p.set_defaults(func=run_gradcam)
+    return p
+
+def run_gradcam(args) -> int:
+    import numpy as np, pandas as pd
+    from PIL import Image
+    from covidxray.evaluate import model_folders
+    from covidxray.model import load_model
+    from covidxray.data import read_table, is_table
+    from covidxray.gradcam import cam_method, preprocess, cam_maps, overlay, cam_grid
+    method = cam_method(args.method)
+    m = load_model(model_folders(args.model)[0]); cfg = m.config
+    paths = _image_paths(args.paths)
+    out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
+    labels = {}
+    for s in map(Path, args.paths):
+        if s.suffix.lower() == '.csv' and is_table(s): labels.update(read_table(s).set_index('path').label.to_dict())
+    for i, p in enumerate(paths):
+        x, gray = preprocess(p, cfg['size'], cfg['mean'], cfg['std'])
+        cam = cam_maps(m, x, cfg['cam_layer'], method=method)[0]
+        Image.fromarray(overlay(gray, cam)).save(out/f'{i:04d}_{Path(p).stem}.png')
+    items = pd.DataFrame({'path': paths, 'label': [labels.get(p, '') for p in paths]})
+    if (items.label == '').all():   # no labels: one grid row per predicted class
+        from covidxray.model import predict
+        items['label'] = np.array(cfg['classes'])[predict(m, paths).argmax(1)]
+    fig = cam_grid(m, items, cfg['cam_layer'], classes=cfg['classes'], size=cfg['size'], mean=cfg['mean'], std=cfg['std'],
+                   n_per_class=args.n_per_class, method=method)
+    fig.savefig(out/'grid.png', dpi=110, bbox_inches='tight')
+    print(f"wrote {len(paths)} overlays and {out/'grid.png'}")
+    return 0
+
+def add_demo_parser(sub):
+    p = sub.add_parser('demo', help='the whole pipeline on synthetic X-rays: index, train, evaluate, Grad-CAM')
+    p.add_argument('--out', default='covidxray-demo', help='folder for everything [covidxray-demo]')
+    p.add_argument('--n-per-class', type=int, default=150, help='synthetic training images per class [150]')
+    p.add_argument('--epochs', type=int, default=None, help='training epochs [8 on the CPU, 5 on a GPU]')
+    p.add_argument('--seed', type=int, default=0, help='seed [0]')
+    p.set_defaults(func=run_demo)
+    return p
+
+def run_demo(args) -> int:
+    "Synthetic data → index → train → evaluate → Grad-CAM grid; resnet200d on a GPU, a CPU-sized backbone otherwise."
+    import time, torch
+    from covidxray.core import get_device
+    from covidxray.data import make_synthetic, index_sources, synthetic_lesions
+    from covidxray.train import train_fold
+    from covidxray.evaluate import evaluate_model, format_report
+    t0, out = time.time(), Path(args.out)
+    gpu = get_device().type == 'cuda'
+    arch, size, pre = ('resnet200d', 256, False) if gpu else ('resnet10t', 64, False)
+    epochs = args.epochs or (5 if gpu else 8)
+    print(f"device: {get_device()}; backbone: {arch} at {size} px" + ('' if gpu else " (no GPU: a CPU-sized backbone; on a GPU the demo trains resnet200d)"))
+    data = make_synthetic(out/'data'/'train', n_per_class=args.n_per_class, size=128, seed=args.seed)
+    test = make_synthetic(out/'data'/'test', n_per_class=max(10, args.n_per_class // 5), layout='radiography', size=128, seed=args.seed + 1)
+    ix = index_sources(data, n_folds=5, seed=args.seed); ix.items.to_csv(out/'items.csv', index=False)
+    print(f"[{time.time() - t0:.0f}s] indexed {len(ix.items)} synthetic X-rays -> {out/'items.csv'}")
+    m = train_fold(ix.items, out/'run', arch=arch, pretrained=pre, epochs=epochs, size=size, bs=32, seed=args.seed)
+    print(f"[{time.time() - t0:.0f}s] trained: validation accuracy {m['accuracy']:.3f}, macro-F1 {m['f1_macro']:.3f} -> {out/'run'/'model'}")
+    rep = evaluate_model(out/'run', test, out/'eval', n_boot=300)
+    print(f"[{time.time() - t0:.0f}s] external (synthetic) test set:\n{format_report(rep)}\n-> {out/'eval'}")
+    les = synthetic_lesions(test)
+    les[['path', 'label']].to_csv(out/'test_labels.csv', index=False)
+    ns = argparse.Namespace(model=str(out/'run'), paths=[str(out/'test_labels.csv')], out=str(out/'gradcam'), method='gradcam', n_per_class=4)
+    run_gradcam(ns)
+    print(f"[{time.time() - t0:.0f}s] done. model: {out/'run'/'model'}; metrics: {out/'eval'/'metrics.json'}; "
+          f"plots: {out/'eval'}; Grad-CAM grid: {out/'gradcam'/'grid.png'}")
+    return 0
+
+# %% ../nbs/10_cli.ipynb #24ca8999
+SUBCOMMANDS = [add_index_parser, add_train_parser, add_evaluate_parser, add_audit_parser, add_predict_parser,
+               add_gradcam_parser, add_demo_parser]
 
 def parser() -> argparse.ArgumentParser:
     "The `covidxray` argument parser with every subcommand."
@@ -172,6 +306,6 @@ def main(argv:list|None=None, # arguments (default: sys.argv[1:])
     except (FileNotFoundError, ValueError) as e:
         print(f'covidxray {args.command}: error: {e}', file=sys.stderr); return 2
 
-# %% ../nbs/10_cli.ipynb #270f7b2e
+# %% ../nbs/10_cli.ipynb #072d1215
 #| eval: false
 if __name__ == '__main__': sys.exit(main())

@@ -423,7 +423,7 @@ def model_embeddings(folders, # model folder(s); the first is used
     m = load_model(folders[0] if isinstance(folders, (list, tuple)) else folders)
     cfg = m.config
     dl = torch.utils.data.DataLoader(_XrayFiles(list(paths), cfg['size'], cfg['mean'], cfg['std']), batch_size=bs)
-    with torch.no_grad(): return torch.cat([m.features(xb).float().mean((2, 3)) for xb in dl]).numpy()
+    with torch.no_grad(): return torch.cat([m.features(xb).float().mean((2, 3)) for xb, _ in dl]).numpy()
 
 def _control_f1(items, out, arch, size, epochs, bs, seed):
     return train_fold(items, out, fold=0, arch=arch, pretrained=False, epochs=epochs, size=size, bs=bs,

@@ -24,7 +24,8 @@ from fastai.torch_core import to_float
 from fastai.vision.learner import create_head
 
 from .core import CLASSES, get_device, pick_precision, autocast_dtype, cpu_has_fast_bf16
-from .data import IMAGENET_MEAN, IMAGENET_STD, open_xray, valid_aug
+from .data import IMAGENET_MEAN, IMAGENET_STD, open_xray, valid_aug, BadImage
+from fastprogress.fastprogress import progress_bar
 
 # %% auto #0
 __all__ = ['ARCHS', 'MODEL_FORMAT', 'TTA_VIEWS', 'ArchConfig', 'UnknownArch', 'arch_config', 'PretrainedUnavailable', 'check_hub',
@@ -319,16 +320,20 @@ def fit_temperature(logits:np.ndarray, # held-out logits or log-probabilities (N
 TTA_VIEWS = (None, A.Affine(scale=(1.1, 1.1), p=1), A.Affine(rotate=(-5, -5), p=1), A.Affine(rotate=(5, 5), p=1))
 
 class _XrayFiles(torch.utils.data.Dataset):
-    "Image files -> normalised 3-channel float tensors, as at validation (optionally one extra `view`)."
-    def __init__(self, paths, size, mean, std, view=None):
-        self.paths, self.size = list(paths), size
+    "Image files -> (normalised 3-channel float tensor, readable?), as at validation (optionally one extra `view`)."
+    def __init__(self, paths, size, mean, std, view=None, skip_bad=False):
+        self.paths, self.size, self.skip_bad = list(paths), size, skip_bad
         self.tfm = valid_aug(size) if view is None else A.Compose([*valid_aug(size).transforms, view])
         self.mean, self.std = torch.tensor(mean).view(3, 1, 1), torch.tensor(std).view(3, 1, 1)
     def __len__(self): return len(self.paths)
     def __getitem__(self, i):
-        a = self.tfm(image=np.asarray(open_xray(self.paths[i], size=self.size)))['image']
+        try: g = open_xray(self.paths[i], size=self.size)
+        except BadImage:
+            if not self.skip_bad: raise
+            return torch.zeros(3, self.size, self.size), False
+        a = self.tfm(image=np.asarray(g))['image']
         x = torch.from_numpy(np.array(a, dtype=np.float32)).div_(255).expand(3, -1, -1)
-        return (x - self.mean) / self.std
+        return (x - self.mean) / self.std, True
 
 def _paths(items)->list:
     if isinstance(items, pd.DataFrame): return items['path'].tolist()
@@ -344,8 +349,11 @@ def predict(models, # a model, a model folder, or a list of them (an ensemble)
             num_workers:int=0, # loader processes
             tta:bool=False, # average over `TTA_VIEWS`
             temperature:float|None=None, # divide logits by this; None: each model's stored temperature (1 if none)
+            on_error:str='raise', # unreadable image: 'raise', or 'skip' (its row is NaN, and a warning names it)
+            progress:bool=False, # show a progress bar
            )->np.ndarray:
     "Class probabilities (N x classes, fp32) for `items`; the mean over `models` (and TTA views) if several."
+    if on_error not in ('raise', 'skip'): raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
     ms = models if isinstance(models, (list, tuple)) else [models]
     if not ms: raise ValueError("No model given.")
     device = get_device(device)
@@ -359,12 +367,19 @@ def predict(models, # a model, a model folder, or a list of them (an ensemble)
         T = temperature if temperature is not None else cfg.get('temperature', 1.0)
         was_training, m = m.training, m.to(device).eval()
         for view in (TTA_VIEWS if tta else (None,)):
-            dl = torch.utils.data.DataLoader(_XrayFiles(paths, size or cfg['size'], cfg['mean'], cfg['std'], view),
-                                             batch_size=bs, num_workers=num_workers)
+            ds = _XrayFiles(paths, size or cfg['size'], cfg['mean'], cfg['std'], view, skip_bad=on_error == 'skip')
+            dl = torch.utils.data.DataLoader(ds, batch_size=bs, num_workers=num_workers)
             ctx = torch.autocast(device.type, dtype=dt) if dt is not None else nullcontext()
-            probs = []
+            probs, oks = [], []
             with torch.no_grad(), ctx:
-                for xb in dl: probs.append(torch.softmax(m(xb.to(device)).float() / T, 1).cpu())
-            out.append(torch.cat(probs).numpy() if probs else np.zeros((0, len(classes)), np.float32))
+                for xb, ok in (progress_bar(dl, leave=False) if progress else dl):   # streams: one batch in memory
+                    probs.append(torch.softmax(m(xb.to(device)).float() / T, 1).cpu()); oks.append(ok)
+            p = torch.cat(probs).numpy() if probs else np.zeros((0, len(classes)), np.float32)
+            if oks: p[~torch.cat(oks).numpy()] = np.nan
+            out.append(p)
         m.train(was_training)
-    return np.mean(out, 0).astype(np.float32)
+    res = np.mean(out, 0).astype(np.float32)
+    bad = [str(paths[i]) for i in np.nonzero(np.isnan(res).any(1))[0]]
+    if bad: warnings.warn(f"{len(bad)} unreadable image(s) skipped (their rows are NaN): " + ', '.join(bad[:10]) +
+                          (' ...' if len(bad) > 10 else ''))
+    return res

@@ -23,6 +23,20 @@ def test_evaluate_and_audit_synthetic(tmp_path):
     m = json.loads((tmp_path/'eval'/'metrics.json').read_text())
     assert KEYS <= set(m) and m['n'] == 10
     assert 'f1_macro' in r.stdout and 'classes absent from the test set' in r.stdout   # Kermany has no Covid: said so
+    # predict: a corrupt file is reported and skipped, the rest predicted exactly as the Python API does
+    (test/'chest_xray'/'test'/'NORMAL'/'broken.jpeg').write_bytes(b'not a jpeg')
+    r = cli('predict', tmp_path/'run', test, '--out', tmp_path/'preds.csv')
+    assert 'broken.jpeg' in r.stdout and '1 unreadable skipped' in r.stdout
+    t = pd.read_csv(tmp_path/'preds.csv', keep_default_na=False)
+    assert list(t.columns) == ['path', 'pred', 'p_Covid', 'p_Normal', 'p_Pneumonia'] and len(t) == 11
+    from covidxray.model import predict
+    ok = t[t.pred != '']
+    assert (ok.path.str.contains('broken') == False).all() and len(ok) == 10
+    api = predict(tmp_path/'run'/'model', ok.path.tolist())
+    assert abs(ok[['p_Covid', 'p_Normal', 'p_Pneumonia']].values.astype(float) - api).max() < 1e-5
+    (test/'chest_xray'/'test'/'NORMAL'/'broken.jpeg').unlink()
+    cli('gradcam', tmp_path/'run', test, '--out', tmp_path/'cam', '--n-per-class', '2')
+    assert (tmp_path/'cam'/'grid.png').is_file() and len(list((tmp_path/'cam').glob('0*.png'))) == 10
     r = cli('audit', tmp_path/'run', src, '--out', tmp_path/'audit', '--control-epochs', '1', '--control-size', '64',
             '--bs', '8', '--workers', '0')
     a = json.loads((tmp_path/'audit'/'audit.json').read_text())
