@@ -10,7 +10,7 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 export MPLBACKEND := Agg
 export PYTHONWARNINGS := ignore::FutureWarning
 
-.PHONY: install test test-slow check-sync sync nbtest pytest clean
+.PHONY: install demo test test-slow check-sync sync nbtest pytest clean
 
 $(VENV)/.installed: requirements-dev.txt setup.py settings.ini
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -19,6 +19,10 @@ $(VENV)/.installed: requirements-dev.txt setup.py settings.ini
 	@touch $@
 
 install: $(VENV)/.installed
+
+## the README's first command: the whole pipeline on synthetic X-rays (index, train, evaluate, Grad-CAM) in demo/
+demo: install
+	$(BIN)/covidxray demo --out demo
 
 ## the README's test command: notebooks in sync and clean, notebooks as tests, script tests
 test: install check-sync nbtest pytest
