@@ -915,7 +915,7 @@ def index_sources(srcs, # folders or CSVs, in any layout `read_source` knows
                   **kwargs, # passed to the readers (e.g. `no_finding='Normal'`)
                  )->XrayIndex:
     "Read, check, de-duplicate and fold every source."
-    srcs = [srcs] if isinstance(srcs, (str, Path)) else list(srcs)
+    srcs = [Path(s).absolute() for s in ([srcs] if isinstance(srcs, (str, Path)) else srcs)]   # tables stay valid from any folder
     df = pd.concat([read_source(s, **kwargs) for s in srcs], ignore_index=True)
     twice = df.duplicated('path', keep='first') & (df.reason == '')
     df.loc[twice, 'reason'] = 'the same file was found twice (overlapping sources): indexed once'

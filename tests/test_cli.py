@@ -5,8 +5,8 @@ import pytest
 
 from covidxray.data import make_synthetic
 
-def cli(*args, check=True):
-    r = subprocess.run([sys.executable, '-m', 'covidxray.cli', *map(str, args)], capture_output=True, text=True, timeout=600)
+def cli(*args, check=True, cwd=None):
+    r = subprocess.run([sys.executable, '-m', 'covidxray.cli', *map(str, args)], capture_output=True, text=True, timeout=600, cwd=cwd)
     if check: assert r.returncode == 0, r.stderr
     return r
 
@@ -41,3 +41,11 @@ def test_index_errors_are_one_line(tmp_path):
     (tmp_path/'junk').mkdir(); (tmp_path/'junk'/'a.txt').write_text('x')
     r = cli('index', tmp_path/'junk', '--out', tmp_path/'x.csv', check=False)
     assert r.returncode == 2 and 'no chest X-ray layout found' in r.stderr
+
+def test_index_relative_paths_stay_valid(tmp_path):
+    "A table indexed from a relative path is usable from any folder."
+    make_synthetic(tmp_path/'src', n_per_class=4, size=96, seed=8)
+    cli('index', 'src', '--out', 'out/items.csv', '--folds', '2', '--workers', '0', cwd=tmp_path)
+    from covidxray.data import read_table
+    t = read_table(tmp_path/'out'/'items.csv')
+    assert len(t) == 12 and (t.reason == '').all()
