@@ -57,3 +57,5 @@ def test_evaluate_dev_set(dev_data, tmp_path):
     m = json.loads((tmp_path/'eval'/'metrics.json').read_text())
     assert KEYS <= set(m) and m['n'] == 75
     assert json.loads((tmp_path/'run'/'model'/'config.json').read_text())['temperature'] > 0
+    # learning beats chance: one epoch of resnet10t at 64 px from scratch gave macro-F1 0.627 (majority class: 0.22)
+    assert json.loads((tmp_path/'run'/'valid_metrics.json').read_text())['f1_macro'] > 0.45
