@@ -152,14 +152,13 @@ def run_audit(args) -> int:
 # %% ../nbs/10_cli.ipynb #dd039813
 def _image_paths(srcs) -> list:
     "Image files named by `srcs`: files, folders (searched recursively, hidden entries skipped) or CSVs with a path column."
-    from covidxray.data import IMAGE_EXTS, is_table, read_table
+    from covidxray.data import _image_files, is_table, read_table
     out = []
     for s in map(Path, srcs):
         if not s.exists(): raise FileNotFoundError(f"{s} does not exist: check the path.")
         if s.is_file() and s.suffix.lower() == '.csv' and is_table(s): out += read_table(s).path.tolist()
         elif s.is_file(): out.append(str(s))
-        else: out += [str(f) for f in sorted(s.rglob('*')) if f.is_file() and f.suffix.lower() in IMAGE_EXTS
-                      and not any(q.startswith('.') for q in f.relative_to(s).parts)]
+        else: out += [str(f) for f in _image_files(s)[0]]
     if not out: raise ValueError(f"No images found in {', '.join(map(str, srcs))}.")
     return out
 

@@ -326,7 +326,7 @@ def format_report(rep:dict, # from `evaluation_report`
 import json
 import torch
 from pathlib import Path
-from .data import index_sources, NoLayout, IMAGE_EXTS, inspect_images, assign_folds, leakage, read_table
+from .data import index_sources, NoLayout, _image_files, inspect_images, assign_folds, leakage, read_table
 from .model import load_model, predict, _XrayFiles
 from .train import fold_models, train_fold
 
@@ -348,8 +348,7 @@ def evaluation_table(data, # folders or CSVs `covidxray index` reads, or a folde
         ix = index_sources(srcs, n_folds=0, n_workers=n_workers)
         return ix.items, ix.dropped
     except NoLayout:
-        files = [str(f) for s in srcs for f in sorted(Path(s).rglob('*'))
-                 if f.is_file() and f.suffix.lower() in IMAGE_EXTS and not any(q.startswith('.') for q in f.parts)]
+        files = [str(f) for s in srcs if Path(s).is_dir() for f in _image_files(Path(s))[0]]
         if not files: raise
         df = inspect_images(pd.DataFrame({'path': files, 'label': '', 'source': '', 'patient_id': files, 'reason': ''}),
                             n_workers=n_workers)
