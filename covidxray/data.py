@@ -26,7 +26,7 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .core import CLASSES, canonical_label, UnknownLabel, label_key, EXCLUDED_LABELS
+from .core import CLASSES, canonical_label, UnknownLabel, label_key, LABEL_ALIASES, EXCLUDED_LABELS
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'MIN_SIDE', 'SYNTH_LAYOUTS', 'COLUMNS', 'IEEE_PNEUMONIA', 'IEEE_EXCLUDED', 'IEEE_VIEWS', 'FILE_COLS',
@@ -697,7 +697,6 @@ LAYOUTS = {'table': read_table, 'ieee8023': read_ieee8023, 'kermany': read_kerma
 
 def _is_class_name(name:str) -> bool:
     k = label_key(name)
-    from covidxray.core import LABEL_ALIASES
     return k in LABEL_ALIASES or k in EXCLUDED_LABELS
 
 def detect_layout(path:str|Path, # a folder or a CSV file
