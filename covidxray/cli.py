@@ -169,6 +169,7 @@ def predict_paths(model, # model folder, run folder or all-folds run folder
                   device=None, # default: the best available
                   num_workers:int=0, # loader processes
                   progress:bool=False, # progress bar
+                  precision:str='auto', # 'auto', 'fp32', 'fp16', 'bf16' or 'int8' (CPU; see `model.quantize_int8`)
                  ):
     "The prediction table (`path`, `pred`, `p_<Class>`...) for every image in `srcs`; unreadable ones get an empty `pred`."
     import json, numpy as np, pandas as pd, warnings
@@ -179,7 +180,8 @@ def predict_paths(model, # model folder, run folder or all-folds run folder
     paths = _image_paths(srcs)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        probs = predict(folders, paths, bs=bs, device=device, tta=tta, num_workers=num_workers, on_error='skip', progress=progress)
+        probs = predict(folders, paths, bs=bs, device=device, tta=tta, num_workers=num_workers, on_error='skip',
+                        progress=progress, precision=precision)
     ok = ~np.isnan(probs).any(1)
     pred = np.where(ok, np.array(classes)[np.nan_to_num(probs).argmax(1)], '')
     return pd.DataFrame({'path': paths, 'pred': pred, **{f'p_{c}': probs[:, i] for i, c in enumerate(classes)}})
@@ -193,11 +195,15 @@ def add_predict_parser(sub):
     p.add_argument('--bs', type=int, default=32, help='batch size [32]')
     p.add_argument('--device', default=None, help='cpu, cuda, ... [the best available]')
     p.add_argument('--workers', type=int, default=0, help='loader processes [0]')
+    p.add_argument('--precision', default='auto', choices=['auto', 'fp32', 'fp16', 'bf16', 'int8'],
+                   help="'int8': quantized on the CPU, ~2.5x faster for resnet200d on large folders; calibrated on the "
+                        "first 16 images, so predictions can differ a little from fp32 [auto]")
     p.set_defaults(func=run_predict)
     return p
 
 def run_predict(args) -> int:
-    t = predict_paths(args.model, args.paths, tta=args.tta, bs=args.bs, device=args.device, num_workers=args.workers, progress=True)
+    t = predict_paths(args.model, args.paths, tta=args.tta, bs=args.bs, device=args.device, num_workers=args.workers,
+                      progress=True, precision=args.precision)
     out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True); t.to_csv(out, index=False)
     bad = t[t.pred == '']
     for r in bad.itertuples(): print(f"skipped (unreadable): {r.path}")

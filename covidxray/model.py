@@ -30,7 +30,8 @@ from fastprogress.fastprogress import progress_bar
 # %% auto #0
 __all__ = ['ARCHS', 'MODEL_FORMAT', 'TTA_VIEWS', 'ArchConfig', 'UnknownArch', 'arch_config', 'PretrainedUnavailable', 'check_hub',
            'BadWeights', 'read_weights', 'fit_state_dict', 'XrayModel', 'build_model', 'xray_loss', 'CPUAutocast',
-           'set_precision', 'save_model', 'load_model', 'softmax', 'nll', 'fit_temperature', 'predict']
+           'set_precision', 'save_model', 'load_model', 'softmax', 'nll', 'fit_temperature', 'int8_engine', 'Int8Model',
+           'quantize_int8', 'predict']
 
 # %% ../nbs/02_model.ipynb #8b69d1d2
 @dataclass(frozen=True)
@@ -317,6 +318,74 @@ def fit_temperature(logits:np.ndarray, # held-out logits or log-probabilities (N
     return float(np.exp(r.x))
 
 # %% ../nbs/02_model.ipynb #12059671
+def int8_engine()->str:
+    "The quantized engine for this CPU: oneDNN on x86, QNNPACK on ARM."
+    for e in ('onednn', 'qnnpack', 'x86', 'fbgemm'):
+        if e in torch.backends.quantized.supported_engines: return e
+    raise RuntimeError("This PyTorch build has no quantized engine: predict with precision='fp32'.")
+
+class Int8Model(nn.Module):
+    "A quantized graph that runs under the engine it was converted for; `config` as the float model's."
+    def __init__(self, graph:nn.Module, engine:str, config:dict):
+        super().__init__()
+        self.graph, self.engine, self.config = graph, engine, config
+    def forward(self, x):
+        prev = torch.backends.quantized.engine
+        torch.backends.quantized.engine = self.engine
+        try: return self.graph(x.float())
+        finally: torch.backends.quantized.engine = prev
+
+def _without_identities(model:nn.Module):
+    "`model` traced with torch.fx, with its `nn.Identity` calls removed (so that conv, BatchNorm and ReLU fuse)."
+    import torch.fx
+    try: gm = torch.fx.symbolic_trace(model)
+    except Exception as e:
+        raise ValueError(f"{model.config.get('arch', type(model).__name__)} cannot be traced for int8 quantization "
+                         f"({type(e).__name__}: {e}); predict with precision='fp32'.") from None
+    for n in list(gm.graph.nodes):
+        if n.op == 'call_module' and isinstance(gm.get_submodule(n.target), nn.Identity):
+            n.replace_all_uses_with(n.args[0]); gm.graph.erase_node(n)
+    gm.graph.eliminate_dead_code(); gm.delete_all_unused_submodules(); gm.recompile()
+    return gm
+
+def _int8_qconfig(engine:str):
+    "Per-channel symmetric int8 weights; per-tensor activations from a histogram, 7-bit where the CPU lacks VNNI."
+    from torch.ao.quantization import get_default_qconfig_mapping, QConfig, HistogramObserver, PerChannelMinMaxObserver
+    qmap = get_default_qconfig_mapping(engine)
+    if engine in ('onednn', 'x86', 'fbgemm'):
+        vnni = getattr(torch.cpu, '_is_vnni_supported', lambda: False)()
+        qmap.set_global(QConfig(activation=HistogramObserver.with_args(reduce_range=not vnni),
+                                weight=PerChannelMinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_channel_symmetric)))
+    return qmap
+
+def quantize_int8(model:XrayModel, # a float model (it is not changed)
+                  calib:torch.Tensor, # a batch of normalised inputs like those to be predicted (16-64 images)
+                  engine:str|None=None, # quantized engine; default: `int8_engine()`
+                  keep_float:tuple=(), # names of submodules left in fp32 (e.g. 'body.conv1', the stem)
+                 )->Int8Model:
+    "`model` with int8 weights and activations for the CPU: post-training static quantization, calibrated on `calib`."
+    import copy
+    from torch.ao.quantization.quantize_fx import prepare_fx, convert_fx
+    from torch.ao.quantization import backend_config as bc
+    engine = engine or int8_engine()
+    backend = {'onednn': bc.get_onednn_backend_config, 'qnnpack': bc.get_qnnpack_backend_config,
+               'fbgemm': bc.get_fbgemm_backend_config}.get(engine, bc.get_native_backend_config)()
+    if len(calib) == 0: raise ValueError("quantize_int8 needs at least one calibration image.")
+    qmap = _int8_qconfig(engine)
+    for name in keep_float: model.get_submodule(name); qmap.set_module_name(name, None)   # unknown names fail here
+    float_model = copy.deepcopy(model).cpu().eval()
+    prev = torch.backends.quantized.engine
+    torch.backends.quantized.engine = engine
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')    # FX graph mode is deprecated in favour of torchao, which pins torch
+            g = prepare_fx(_without_identities(float_model), qmap, (calib[:1].cpu(),), backend_config=backend)
+            with torch.no_grad(): g(calib.cpu().float())
+            g = convert_fx(g, backend_config=backend)
+    finally: torch.backends.quantized.engine = prev
+    return Int8Model(g, engine, dict(model.config, precision='int8'))
+
+# %% ../nbs/02_model.ipynb #1ca0c22b
 TTA_VIEWS = (None, A.Affine(scale=(1.1, 1.1), p=1), A.Affine(rotate=(-5, -5), p=1), A.Affine(rotate=(5, 5), p=1))
 
 class _XrayFiles(torch.utils.data.Dataset):
@@ -340,24 +409,38 @@ def _paths(items)->list:
     if isinstance(items, (str, Path)): return [items]
     return list(items)
 
+def _calibration(paths, size, cfg, n):
+    "The first `n` readable images of `paths`, as a batch for `quantize_int8`."
+    ds, xs = _XrayFiles(paths, size, cfg['mean'], cfg['std'], skip_bad=True), []
+    for i in range(len(ds)):
+        x, ok = ds[i]
+        if ok: xs.append(x)
+        if len(xs) >= n: break
+    if not xs: raise ValueError("int8 calibration found no readable image among the inputs.")
+    return torch.stack(xs)
+
 def predict(models, # a model, a model folder, or a list of them (an ensemble)
             items, # paths, or a table with a `path` column
             bs:int=32, # batch size
             size:int|None=None, # input side; default: each model's own
             device=None, # default: the best available
-            precision:str='auto', # 'auto', 'fp32', 'fp16' or 'bf16'
+            precision:str='auto', # 'auto', 'fp32', 'fp16', 'bf16', or 'int8' (CPU only; see `quantize_int8`)
             num_workers:int=0, # loader processes
             tta:bool=False, # average over `TTA_VIEWS`
             temperature:float|None=None, # divide logits by this; None: each model's stored temperature (1 if none)
             on_error:str='raise', # unreadable image: 'raise', or 'skip' (its row is NaN, and a warning names it)
             progress:bool=False, # show a progress bar
+            calib:int=16, # int8 only: calibrate on the first `calib` readable images
            )->np.ndarray:
     "Class probabilities (N x classes, fp32) for `items`; the mean over `models` (and TTA views) if several."
     if on_error not in ('raise', 'skip'): raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
     ms = models if isinstance(models, (list, tuple)) else [models]
     if not ms: raise ValueError("No model given.")
     device = get_device(device)
-    dt = autocast_dtype(pick_precision(device, precision))
+    int8 = precision == 'int8'
+    if int8 and device.type != 'cpu':
+        raise ValueError(f"precision='int8' runs on the CPU; on {device.type} use 'auto' (fp16/bf16 autocast).")
+    dt = None if int8 else autocast_dtype(pick_precision(device, precision))
     paths, out, classes = _paths(items), [], None
     for m in ms:
         if not isinstance(m, nn.Module): m = load_model(m)
@@ -366,6 +449,7 @@ def predict(models, # a model, a model folder, or a list of them (an ensemble)
         elif cfg['classes'] != classes: raise ValueError(f"Ensemble members disagree on the classes: {classes} vs {cfg['classes']}.")
         T = temperature if temperature is not None else cfg.get('temperature', 1.0)
         was_training, m = m.training, m.to(device).eval()
+        run = quantize_int8(m, _calibration(paths, size or cfg['size'], cfg, calib)) if int8 else m
         for view in (TTA_VIEWS if tta else (None,)):
             ds = _XrayFiles(paths, size or cfg['size'], cfg['mean'], cfg['std'], view, skip_bad=on_error == 'skip')
             dl = torch.utils.data.DataLoader(ds, batch_size=bs, num_workers=num_workers)
@@ -373,7 +457,7 @@ def predict(models, # a model, a model folder, or a list of them (an ensemble)
             probs, oks = [], []
             with torch.no_grad(), ctx:
                 for xb, ok in (progress_bar(dl, leave=False) if progress else dl):   # streams: one batch in memory
-                    probs.append(torch.softmax(m(xb.to(device)).float() / T, 1).cpu()); oks.append(ok)
+                    probs.append(torch.softmax(run(xb.to(device)).float() / T, 1).cpu()); oks.append(ok)
             p = torch.cat(probs).numpy() if probs else np.zeros((0, len(classes)), np.float32)
             if oks: p[~torch.cat(oks).numpy()] = np.nan
             out.append(p)

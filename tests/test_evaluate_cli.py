@@ -34,6 +34,13 @@ def test_evaluate_and_audit_synthetic(tmp_path):
     assert (ok.path.str.contains('broken') == False).all() and len(ok) == 10
     api = predict(tmp_path/'run'/'model', ok.path.tolist())
     assert abs(ok[['p_Covid', 'p_Normal', 'p_Pneumonia']].values.astype(float) - api).max() < 1e-5
+    # int8: the CLI and the API quantize alike (same calibration images) and predict the same
+    cli('predict', tmp_path/'run', test, '--out', tmp_path/'preds8.csv', '--precision', 'int8')
+    t8 = pd.read_csv(tmp_path/'preds8.csv', keep_default_na=False).query("pred != ''")
+    assert list(t8.path) == list(ok.path)
+    api8 = predict(tmp_path/'run'/'model', ok.path.tolist(), precision='int8')
+    assert abs(t8[['p_Covid', 'p_Normal', 'p_Pneumonia']].values.astype(float) - api8).max() < 1e-5
+    assert abs(api8 - api).max() < 0.1
     (test/'chest_xray'/'test'/'NORMAL'/'broken.jpeg').unlink()
     cli('gradcam', tmp_path/'run', test, '--out', tmp_path/'cam', '--n-per-class', '2')
     assert (tmp_path/'cam'/'grid.png').is_file() and len(list((tmp_path/'cam').glob('0*.png'))) == 10
@@ -59,3 +66,9 @@ def test_evaluate_dev_set(dev_data, tmp_path):
     assert json.loads((tmp_path/'run'/'model'/'config.json').read_text())['temperature'] > 0
     # learning beats chance: one epoch of resnet10t at 64 px from scratch gave macro-F1 0.627 (majority class: 0.22)
     assert json.loads((tmp_path/'run'/'valid_metrics.json').read_text())['f1_macro'] > 0.45
+    # int8 prediction of a trained model: nearly always the same class as fp32 (measured 97.8% on 400 dev images with
+    # 7-bit activations on this AVX2 CPU; 92.5% with PyTorch's 8-bit default, which saturates without VNNI)
+    from covidxray.model import predict
+    files = sorted(str(f) for f in (tmp_path/'test').rglob('*.*'))
+    p32, p8 = predict(tmp_path/'run'/'model', files, precision='fp32'), predict(tmp_path/'run'/'model', files, precision='int8')
+    assert (p32.argmax(1) == p8.argmax(1)).mean() >= 0.94
