@@ -109,7 +109,7 @@ def add_evaluate_parser(sub):
     p.add_argument('--out', required=True, help='folder for metrics.json, predictions.csv and the plots')
     p.add_argument('--tta', action='store_true', help='test-time augmentation (figures reported with and without)')
     p.add_argument('--n-boot', type=int, default=1000, help='bootstrap resamples for the 95%% intervals [1000]')
-    p.add_argument('--bs', type=int, default=32, help='batch size [32]')
+    p.add_argument('--bs', type=int, default=None, help='batch size [8 on the CPU, else 32]')
     p.add_argument('--device', default=None, help='cpu, cuda, ... [the best available]')
     p.add_argument('--workers', type=int, default=None, help='decoding processes for indexing [all cores]')
     p.set_defaults(func=run_evaluate)
@@ -165,7 +165,7 @@ def _image_paths(srcs) -> list:
 def predict_paths(model, # model folder, run folder or all-folds run folder
                   srcs, # image files, folders or tables
                   tta:bool=False, # test-time augmentation
-                  bs:int=32, # batch size
+                  bs:int|None=None, # batch size; None: `predict`'s choice
                   device=None, # default: the best available
                   num_workers:int=0, # loader processes
                   progress:bool=False, # progress bar
@@ -192,7 +192,7 @@ def add_predict_parser(sub):
     p.add_argument('paths', nargs='+', help='image files, folders of images, or CSV tables with a path column')
     p.add_argument('--out', default='preds.csv', help='the CSV to write [preds.csv]')
     p.add_argument('--tta', action='store_true', help='test-time augmentation')
-    p.add_argument('--bs', type=int, default=32, help='batch size [32]')
+    p.add_argument('--bs', type=int, default=None, help='batch size [8 on the CPU in fp32, else 32]')
     p.add_argument('--device', default=None, help='cpu, cuda, ... [the best available]')
     p.add_argument('--workers', type=int, default=0, help='loader processes [0]')
     p.add_argument('--precision', default='auto', choices=['auto', 'fp32', 'fp16', 'bf16', 'int8'],

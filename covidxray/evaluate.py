@@ -363,7 +363,7 @@ def evaluate_model(model:str|Path, # model folder, run folder or all-folds run f
                    out:str|Path, # folder for metrics.json, predictions.csv and the plots
                    tta:bool=False, # test-time augmentation (reported with and without)
                    n_boot:int=1000, # bootstrap resamples for the 95% intervals
-                   bs:int=32, # prediction batch size
+                   bs:int|None=None, # prediction batch size; None: `predict`'s choice for the device
                    device=None, # default: the best available
                    n_workers:int|None=None, # decoding processes for indexing
                   )->dict:

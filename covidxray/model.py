@@ -44,6 +44,7 @@ class ArchConfig:
     cam_layer:str|None=None # module path in `XrayModel` for Grad-CAM; None: timm's last feature stage
     bs:int=32 # default batch size (fits a 16 GB GPU at `size`)
     channels_last:bool=False # use the channels-last memory format (measured in `bench/`)
+    stem:str|None=None # module path of the input stem, kept in fp32 by int8 quantization; None: from timm's `first_conv`
 
 ARCHS = {
     'resnet200d': ArchConfig('resnet200d', size=256, cam_layer='body.layer4', bs=16, channels_last=True),
@@ -182,6 +183,13 @@ class XrayModel(nn.Module):
         return self.head(f)
 
 # %% ../nbs/02_model.ipynb #1832e265
+def _stem(arch:str, ac:ArchConfig|None=None)->str|None:
+    "The input stem's module path in `XrayModel`: from `ac`, else the block around timm's `first_conv`."
+    if ac is not None and ac.stem: return ac.stem
+    cfg = timm.get_pretrained_cfg(arch)
+    first = (cfg.to_dict() if cfg is not None else {}).get('first_conv')
+    return 'body.' + first.rsplit('.', 1)[0] if first else None
+
 def _cam_layer(model:XrayModel, ac:ArchConfig)->str:
     "The Grad-CAM layer: from `ac`, else timm's last feature stage."
     if ac.cam_layer: return ac.cam_layer
@@ -217,7 +225,7 @@ def build_model(arch:str='resnet200d', # timm backbone name
                            source=str(weights), ignore=tuple(c + '.' for c in clf))
     if cl: model = model.to(memory_format=torch.channels_last)
     model.config = dict(arch=arch, classes=list(classes), size=ac.size, mean=list(ac.mean), std=list(ac.std),
-                        cam_layer=_cam_layer(model, ac), head=dict(ps=ps, lin_ftrs=lin_ftrs), channels_last=cl,
+                        cam_layer=_cam_layer(model, ac), stem=_stem(arch, ac), head=dict(ps=ps, lin_ftrs=lin_ftrs), channels_last=cl,
                         pretrained='weights' if weights is not None else ('imagenet' if pretrained else 'none'))
     return model
 
@@ -361,7 +369,7 @@ def _int8_qconfig(engine:str):
 def quantize_int8(model:XrayModel, # a float model (it is not changed)
                   calib:torch.Tensor, # a batch of normalised inputs like those to be predicted (16-64 images)
                   engine:str|None=None, # quantized engine; default: `int8_engine()`
-                  keep_float:tuple=(), # names of submodules left in fp32 (e.g. 'body.conv1', the stem)
+                  keep_float:tuple|None=None, # submodules left in fp32; None: the stem (`config['stem']`)
                  )->Int8Model:
     "`model` with int8 weights and activations for the CPU: post-training static quantization, calibrated on `calib`."
     import copy
@@ -372,6 +380,9 @@ def quantize_int8(model:XrayModel, # a float model (it is not changed)
                'fbgemm': bc.get_fbgemm_backend_config}.get(engine, bc.get_native_backend_config)()
     if len(calib) == 0: raise ValueError("quantize_int8 needs at least one calibration image.")
     qmap = _int8_qconfig(engine)
+    if keep_float is None:
+        stem = model.config.get('stem') or _stem(model.config.get('arch', ''))
+        keep_float = (stem,) if stem else ()
     for name in keep_float: model.get_submodule(name); qmap.set_module_name(name, None)   # unknown names fail here
     float_model = copy.deepcopy(model).cpu().eval()
     prev = torch.backends.quantized.engine
@@ -419,9 +430,9 @@ def _calibration(paths, size, cfg, n):
     if not xs: raise ValueError("int8 calibration found no readable image among the inputs.")
     return torch.stack(xs)
 
-def predict(models, # a model, a model folder, or a list of them (an ensemble)
+def predict(models, # a model, a model folder, an `Int8Model`, or a list of them (an ensemble)
             items, # paths, or a table with a `path` column
-            bs:int=32, # batch size
+            bs:int|None=None, # batch size; None: 8 on the CPU in fp32/bf16 (fastest there), else 32
             size:int|None=None, # input side; default: each model's own
             device=None, # default: the best available
             precision:str='auto', # 'auto', 'fp32', 'fp16', 'bf16', or 'int8' (CPU only; see `quantize_int8`)
@@ -437,10 +448,11 @@ def predict(models, # a model, a model folder, or a list of them (an ensemble)
     ms = models if isinstance(models, (list, tuple)) else [models]
     if not ms: raise ValueError("No model given.")
     device = get_device(device)
-    int8 = precision == 'int8'
+    int8 = precision == 'int8' or any(isinstance(m, Int8Model) for m in ms)
     if int8 and device.type != 'cpu':
-        raise ValueError(f"precision='int8' runs on the CPU; on {device.type} use 'auto' (fp16/bf16 autocast).")
+        raise ValueError(f"int8 runs on the CPU; on {device.type} use precision='auto' (fp16/bf16 autocast).")
     dt = None if int8 else autocast_dtype(pick_precision(device, precision))
+    if bs is None: bs = 8 if device.type == 'cpu' and not int8 else 32   # bench/predict_cpu.md: fp32 bs 8 1.4x bs 32
     paths, out, classes = _paths(items), [], None
     for m in ms:
         if not isinstance(m, nn.Module): m = load_model(m)
@@ -449,7 +461,7 @@ def predict(models, # a model, a model folder, or a list of them (an ensemble)
         elif cfg['classes'] != classes: raise ValueError(f"Ensemble members disagree on the classes: {classes} vs {cfg['classes']}.")
         T = temperature if temperature is not None else cfg.get('temperature', 1.0)
         was_training, m = m.training, m.to(device).eval()
-        run = quantize_int8(m, _calibration(paths, size or cfg['size'], cfg, calib)) if int8 else m
+        run = m if not int8 or isinstance(m, Int8Model) else quantize_int8(m, _calibration(paths, size or cfg['size'], cfg, calib))
         for view in (TTA_VIEWS if tta else (None,)):
             ds = _XrayFiles(paths, size or cfg['size'], cfg['mean'], cfg['std'], view, skip_bad=on_error == 'skip')
             dl = torch.utils.data.DataLoader(ds, batch_size=bs, num_workers=num_workers)
