@@ -328,9 +328,11 @@ def fit_temperature(logits:np.ndarray, # held-out logits or log-probabilities (N
 # %% ../nbs/02_model.ipynb #12059671
 def int8_engine()->str:
     "The quantized engine for this CPU: oneDNN on x86, QNNPACK on ARM."
-    for e in ('onednn', 'qnnpack', 'x86', 'fbgemm'):
+    import platform
+    x86 = platform.machine().lower() in ('x86_64', 'amd64', 'i386', 'i686')
+    for e in (('onednn', 'x86', 'fbgemm') if x86 else ('qnnpack',)):
         if e in torch.backends.quantized.supported_engines: return e
-    raise RuntimeError("This PyTorch build has no quantized engine: predict with precision='fp32'.")
+    raise RuntimeError("This PyTorch build has no quantized engine for this CPU: predict with precision='fp32'.")
 
 class Int8Model(nn.Module):
     "A quantized graph that runs under the engine it was converted for; `config` as the float model's."
