@@ -266,7 +266,7 @@ def run_demo(args) -> int:
     from covidxray.data import make_synthetic, index_sources, synthetic_lesions
     from covidxray.train import train_fold
     from covidxray.evaluate import evaluate_model, format_report
-    t0, out = time.time(), Path(args.out)
+    t0, out = time.time(), Path(args.out).resolve()   # absolute: the tables it writes are read from other folders
     gpu = get_device().type == 'cuda'
     arch, size, pre = ('resnet200d', 256, False) if gpu else ('resnet10t', 64, False)
     epochs = args.epochs or (5 if gpu else 8)

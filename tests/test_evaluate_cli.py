@@ -72,3 +72,14 @@ def test_evaluate_dev_set(dev_data, tmp_path):
     files = sorted(str(f) for f in (tmp_path/'test').rglob('*.*'))
     p32, p8 = predict(tmp_path/'run'/'model', files, precision='fp32'), predict(tmp_path/'run'/'model', files, precision='int8')
     assert (p32.argmax(1) == p8.argmax(1)).mean() >= 0.94
+
+def test_demo_relative_out(tmp_path):
+    "`covidxray demo --out demo` (a relative folder, as `make demo` runs it) leaves model, metrics, plots and the grid."
+    r = subprocess.run([sys.executable, '-m', 'covidxray.cli', 'demo', '--out', 'demo', '--n-per-class', '30', '--epochs', '1'],
+                       capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    d = tmp_path/'demo'
+    for f in ['run/model/config.json', 'run/model/model.safetensors', 'eval/metrics.json', 'eval/confusion.png',
+              'eval/roc.png', 'gradcam/grid.png']:
+        assert (d/f).is_file(), f
+    assert str(d.resolve()/'gradcam'/'grid.png') in r.stdout           # it says where each artifact is
