@@ -16,7 +16,7 @@ from .core import CLASSES
 __all__ = ['HEADLINE', 'LUNG_BOX', 'ece_score', 'classification_metrics', 'headline_figures', 'bootstrap_ci', 'per_source',
            'plot_confusion', 'plot_roc', 'plot_reliability', 'plot_per_source', 'image_features', 'source_probe',
            'evaluation_report', 'format_report', 'model_folders', 'evaluation_table', 'evaluate_model', 'remove_lungs',
-           'model_embeddings', 'audit', 'format_audit']
+           'audit', 'format_audit']
 
 # %% ../nbs/04_evaluate.ipynb #4fd76899
 def _as_index(y, classes) -> np.ndarray:
@@ -327,7 +327,7 @@ import json
 import torch
 from pathlib import Path
 from .data import index_sources, NoLayout, _image_files, inspect_images, assign_folds, leakage, read_table
-from .model import load_model, predict, _XrayFiles
+from .model import load_model, predict, embed
 from .train import fold_models, train_fold
 
 def model_folders(path:str|Path, # a model folder, a run folder, or an all-folds run folder
@@ -414,16 +414,6 @@ def remove_lungs(items:pd.DataFrame, # rows with `path`
         q = dest/f'{i:06d}.png'; _Image.fromarray(g).save(q); paths.append(str(q))
     return items.assign(path=paths)
 
-def model_embeddings(folders, # model folder(s); the first is used
-                     paths, # image files
-                     bs:int=32, # batch size
-                    )->np.ndarray:
-    "The model body's globally pooled features for each image (N, F)."
-    m = load_model(folders[0] if isinstance(folders, (list, tuple)) else folders)
-    cfg = m.config
-    dl = torch.utils.data.DataLoader(_XrayFiles(list(paths), cfg['size'], cfg['mean'], cfg['std']), batch_size=bs)
-    with torch.no_grad(): return torch.cat([m.features(xb).float().mean((2, 3)) for xb, _ in dl]).numpy()
-
 def _control_f1(items, out, arch, size, epochs, bs, seed):
     return train_fold(items, out, fold=0, arch=arch, pretrained=False, epochs=epochs, size=size, bs=bs,
                       num_workers=0, seed=seed)['f1_macro']
@@ -451,7 +441,7 @@ def audit(model:str|Path, # model folder, run folder or all-folds run folder
     # 1. source probe
     if items.source.nunique() > 1:
         px = source_probe(image_features(items.path), items.source, groups, seed=seed)
-        emb = source_probe(model_embeddings(folders, items.path, bs), items.source, groups, seed=seed)
+        emb = source_probe(embed(folders[0], items.path, bs), items.source, groups, seed=seed)
         rep['source_probe'] = dict(pixels=px, model_features=emb, reading=f"pixels: {px['reading']}; model features: {emb['reading']}")
     else: rep['source_probe'] = dict(reading='one source only: nothing to probe')
     # 2. lungs removed

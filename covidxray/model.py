@@ -31,7 +31,7 @@ from fastprogress.fastprogress import progress_bar
 __all__ = ['ARCHS', 'MODEL_FORMAT', 'TTA_VIEWS', 'ArchConfig', 'UnknownArch', 'arch_config', 'PretrainedUnavailable', 'check_hub',
            'BadWeights', 'read_weights', 'fit_state_dict', 'XrayModel', 'build_model', 'xray_loss', 'CPUAutocast',
            'set_precision', 'save_model', 'load_model', 'softmax', 'nll', 'fit_temperature', 'int8_engine', 'Int8Model',
-           'quantize_int8', 'predict']
+           'quantize_int8', 'predict', 'embed']
 
 # %% ../nbs/02_model.ipynb #8b69d1d2
 @dataclass(frozen=True)
@@ -481,3 +481,19 @@ def predict(models, # a model, a model folder, an `Int8Model`, or a list of them
     if bad: warnings.warn(f"{len(bad)} unreadable image(s) skipped (their rows are NaN): " + ', '.join(bad[:10]) +
                           (' ...' if len(bad) > 10 else ''))
     return res
+
+# %% ../nbs/02_model.ipynb #62c2b544
+def embed(model, # a model, or a model folder
+          items, # paths, or a table with a `path` column
+          bs:int=32, # batch size
+          device=None, # default: the best available
+         )->np.ndarray:
+    "The body's globally average-pooled features for each image, (N, features) fp32, read as `predict` reads them."
+    m = model if isinstance(model, nn.Module) else load_model(model)
+    device, cfg, paths = get_device(device), m.config, _paths(items)
+    if not paths: return np.zeros((0, m.body.num_features), np.float32)
+    was_training, m = m.training, m.to(device).eval()
+    dl = torch.utils.data.DataLoader(_XrayFiles(paths, cfg['size'], cfg['mean'], cfg['std']), batch_size=bs)
+    with torch.no_grad(): out = torch.cat([m.features(xb.to(device)).float().mean((2, 3)).cpu() for xb, _ in dl])
+    m.train(was_training)
+    return out.numpy()
