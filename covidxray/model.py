@@ -56,6 +56,11 @@ ARCHS = {
 class UnknownArch(ValueError):
     "An architecture name timm does not know."
 
+def _timm_cfg(arch:str)->dict:
+    "timm's pretrained configuration for `arch` as a dict (empty if it has none)."
+    cfg = timm.get_pretrained_cfg(arch)
+    return cfg.to_dict() if cfg is not None else {}
+
 def arch_config(arch:str, # a timm model name
                )->ArchConfig:
     "The `ArchConfig` for `arch`: from `ARCHS`, else derived from timm's pretrained configuration."
@@ -65,8 +70,7 @@ def arch_config(arch:str, # a timm model name
         close = difflib.get_close_matches(arch, names, n=5, cutoff=0.6)
         hint = f" Did you mean {', '.join(close)}?" if close else " See timm.list_models() for the names."
         raise UnknownArch(f"Unknown architecture {arch!r}.{hint}")
-    cfg = timm.get_pretrained_cfg(arch)
-    cfg = cfg.to_dict() if cfg is not None else {}
+    cfg = _timm_cfg(arch)
     if cfg and cfg.get('pool_size') is None:
         raise ValueError(f"{arch} does not produce a feature map (a transformer?): covidxray's head pools a convolutional "
                          "feature map. Use a convolutional backbone such as resnet200d, resnet50d or efficientnet_b3.")
@@ -92,8 +96,7 @@ def check_hub(arch:str, # timm model name
               timeout:float=1.5, # seconds to wait for the hub
              ):
     "Raise `PretrainedUnavailable` quickly unless `arch`'s pretrained weights are cached or downloadable."
-    cfg = timm.get_pretrained_cfg(arch)
-    cfg = cfg.to_dict() if cfg is not None else {}
+    cfg = _timm_cfg(arch)
     if not (cfg.get('hf_hub_id') or cfg.get('url')):
         raise PretrainedUnavailable(f"timm has no pretrained weights for {arch}: train with --no-pretrained.")
     if _hub_cached(cfg): return
@@ -186,8 +189,7 @@ class XrayModel(nn.Module):
 def _stem(arch:str, ac:ArchConfig|None=None)->str|None:
     "The input stem's module path in `XrayModel`: from `ac`, else the block around timm's `first_conv`."
     if ac is not None and ac.stem: return ac.stem
-    cfg = timm.get_pretrained_cfg(arch)
-    first = (cfg.to_dict() if cfg is not None else {}).get('first_conv')
+    first = _timm_cfg(arch).get('first_conv')
     return 'body.' + first.rsplit('.', 1)[0] if first else None
 
 def _cam_layer(model:XrayModel, ac:ArchConfig)->str:
@@ -219,7 +221,7 @@ def build_model(arch:str='resnet200d', # timm backbone name
         sd = read_weights(weights)
         if any(k.startswith('head.') for k in sd): fit_state_dict(model, sd, source=str(weights))
         else:
-            pcfg = timm.get_pretrained_cfg(arch); clf = (pcfg.to_dict().get('classifier') if pcfg else None) or 'fc'
+            clf = _timm_cfg(arch).get('classifier') or 'fc'
             clf = (clf,) if isinstance(clf, str) else tuple(clf)
             fit_state_dict(body, {k[5:] if k.startswith('body.') else k: v for k, v in sd.items()},
                            source=str(weights), ignore=tuple(c + '.' for c in clf))
@@ -450,11 +452,12 @@ def predict(models, # a model, a model folder, an `Int8Model`, or a list of them
     ms = models if isinstance(models, (list, tuple)) else [models]
     if not ms: raise ValueError("No model given.")
     device = get_device(device)
-    int8 = precision == 'int8' or any(isinstance(m, Int8Model) for m in ms)
-    if int8 and device.type != 'cpu':
+    int8 = precision == 'int8'                                  # quantize the float models given
+    quantized = int8 or any(isinstance(m, Int8Model) for m in ms)
+    if quantized and device.type != 'cpu':
         raise ValueError(f"int8 runs on the CPU; on {device.type} use precision='auto' (fp16/bf16 autocast).")
-    dt = None if int8 else autocast_dtype(pick_precision(device, precision))
-    if bs is None: bs = 8 if device.type == 'cpu' and not int8 else 32   # bench/predict_cpu.md: fp32 bs 8 1.4x bs 32
+    dt = None if quantized else autocast_dtype(pick_precision(device, precision))
+    if bs is None: bs = 8 if device.type == 'cpu' and not quantized else 32   # bench/predict_cpu.md: fp32 bs 8 1.4x bs 32
     paths, out, classes = _paths(items), [], None
     for m in ms:
         if not isinstance(m, nn.Module): m = load_model(m)
@@ -463,7 +466,7 @@ def predict(models, # a model, a model folder, an `Int8Model`, or a list of them
         elif cfg['classes'] != classes: raise ValueError(f"Ensemble members disagree on the classes: {classes} vs {cfg['classes']}.")
         T = temperature if temperature is not None else cfg.get('temperature', 1.0)
         was_training, m = m.training, m.to(device).eval()
-        run = m if not int8 or isinstance(m, Int8Model) else quantize_int8(m, _calibration(paths, size or cfg['size'], cfg, calib))
+        run = quantize_int8(m, _calibration(paths, size or cfg['size'], cfg, calib)) if int8 and not isinstance(m, Int8Model) else m
         for view in (TTA_VIEWS if tta else (None,)):
             ds = _XrayFiles(paths, size or cfg['size'], cfg['mean'], cfg['std'], view, skip_bad=on_error == 'skip')
             dl = torch.utils.data.DataLoader(ds, batch_size=bs, num_workers=num_workers)

@@ -66,8 +66,8 @@ def test_evaluate_dev_set(dev_data, tmp_path):
     assert json.loads((tmp_path/'run'/'model'/'config.json').read_text())['temperature'] > 0
     # learning beats chance: one epoch of resnet10t at 64 px from scratch gave macro-F1 0.627 (majority class: 0.22)
     assert json.loads((tmp_path/'run'/'valid_metrics.json').read_text())['f1_macro'] > 0.45
-    # int8 prediction of a trained model: nearly always the same class as fp32 (measured 97.8% on 400 dev images with
-    # 7-bit activations on this AVX2 CPU; 92.5% with PyTorch's 8-bit default, which saturates without VNNI)
+    # int8 prediction of a trained model: nearly always the same class as fp32 (the same recipe's model: 99.2% of 600
+    # validation images, bench/predict_cpu.md; 92.5% with PyTorch's 8-bit default, which saturates without VNNI)
     from covidxray.model import predict
     files = sorted(str(f) for f in (tmp_path/'test').rglob('*.*'))
     p32, p8 = predict(tmp_path/'run'/'model', files, precision='fp32'), predict(tmp_path/'run'/'model', files, precision='int8')
