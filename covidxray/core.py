@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #252b32a2
 from __future__ import annotations
-import os, re, random
+import os, re, json, random
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,7 @@ import torch
 # %% auto #0
 __all__ = ['CLASSES', 'LABEL_ALIASES', 'EXCLUDED_LABELS', 'DATA_DEFAULTS', 'PRECISIONS', 'label_key', 'UnknownLabel',
            'canonical_label', 'data_path', 'seed_everything', 'get_device', 'cpu_has_fast_bf16', 'pick_precision',
-           'autocast_dtype']
+           'autocast_dtype', 'write_json']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 CLASSES = ('Covid', 'Normal', 'Pneumonia')
@@ -118,3 +118,17 @@ def autocast_dtype(precision:str, # one of `PRECISIONS`
                   )->torch.dtype|None:
     "The autocast dtype for `precision` (None for fp32)."
     return {'fp16': torch.float16, 'bf16': torch.bfloat16, 'fp32': None}[precision]
+
+# %% ../nbs/00_core.ipynb #cfcac7c5
+def write_json(obj, # a JSON-able object; NumPy values and paths are converted
+               path:str|Path, # the file to (re)write
+              )->Path:
+    "Write `obj` to `path` as indented JSON, atomically (a temporary file renamed into place); returns `path`."
+    def conv(o):
+        if hasattr(o, 'tolist'): return o.tolist()      # NumPy arrays and scalars, tensors
+        return str(o)
+    path = Path(path); tmp = path.with_name(f'.{path.name}.tmp-{os.getpid()}')
+    try:
+        tmp.write_text(json.dumps(obj, indent=1, default=conv) + '\n'); os.replace(tmp, path)
+    finally: tmp.unlink(missing_ok=True)
+    return path

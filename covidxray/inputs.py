@@ -36,10 +36,11 @@ class InputSpec:
     mean:tuple=IMAGENET_DEFAULT_MEAN # per-channel mean the backbone was trained with
     std:tuple=IMAGENET_DEFAULT_STD # per-channel standard deviation
 
-def input_spec(cfg=None, # an `InputSpec`, a model (its `.config`), its config dict, an `ArchConfig`, or timm's data config
+def input_spec(cfg=None, # an `InputSpec`, a model (its `.config`), its config dict, an `ArchConfig`, timm's data config, or a side in px
                size:int|None=None, # a side that overrides `cfg`'s
               )->InputSpec:
     "The `InputSpec` that `cfg` describes (ImageNet's statistics where it names none)."
+    if isinstance(cfg, int): cfg = InputSpec(cfg)
     if isinstance(cfg, InputSpec) or cfg is None: spec = cfg or InputSpec()
     else:
         c = getattr(cfg, 'config', cfg)                          # a model carries its configuration
