@@ -4,13 +4,64 @@
 
 # %% ../nbs/10_cli.ipynb #c721221d
 from __future__ import annotations
-import argparse, sys, os, warnings
+import argparse, inspect, sys, os, time, warnings
 from pathlib import Path
 
+from fastcore.docments import docments
+
+from . import __version__
+from .core import PRECISIONS, get_device
+from .synthetic import make_synthetic, synthetic_lesions
+from .data import index_sources, load_items
+from .inputs import AUG_LEVELS
+from .model import predict, predict_paths
+from .train import train_fold, train_folds, recipe
+from .evaluate import evaluate_model, format_report
+from .gradcam import gradcam_files
+from .audit import audit, format_audit
+from .deploy import predict_int8
+
 # %% auto #0
-__all__ = ['SUBCOMMANDS', 'add_index_parser', 'run_index', 'add_train_parser', 'run_train', 'add_evaluate_parser', 'run_evaluate',
-           'add_audit_parser', 'run_audit', 'predict_paths', 'add_predict_parser', 'run_predict', 'add_gradcam_parser',
-           'run_gradcam', 'add_demo_parser', 'run_demo', 'parser', 'main']
+__all__ = ['SUBCOMMANDS', 'add_settings', 'settings_of', 'add_index_parser', 'run_index', 'add_train_parser', 'run_train',
+           'add_evaluate_parser', 'run_evaluate', 'add_audit_parser', 'run_audit', 'add_predict_parser', 'run_predict',
+           'add_gradcam_parser', 'run_gradcam', 'add_demo_parser', 'run_demo', 'parser', 'main']
+
+# %% ../nbs/10_cli.ipynb #c248c01c
+_EMPTY, _VAR = inspect.Parameter.empty, (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+
+def _arg_type(anno, default):
+    "int or float for an annotation such as 'int', 'int|None' or 'float', else str."
+    a = str(anno).replace(' ', '').replace("<class'", '').replace("'>", '')
+    for t in (int, float):
+        if a in (t.__name__, f'{t.__name__}|None', f'None|{t.__name__}'): return t
+    return type(default) if type(default) in (int, float) else str
+
+def add_settings(p:argparse.ArgumentParser, # the (sub)parser
+                 func, # the library function whose parameters become options
+                 only:tuple|None=None, # these parameters only; default: every one with a default
+                 skip:tuple=(), # parameters to leave out
+                 rename:dict|None=None, # parameter -> option name, where the command line spells it otherwise
+                 **custom, # parameter -> extra `add_argument` keywords (choices, a type, a help text)
+                ):
+    "Add an `--option` for each parameter of `func` that has a default, with that default, a type and its docment."
+    for name, d in docments(func, full=True).items():
+        if name == 'return' or name in skip or (only is not None and name not in only): continue
+        if d['default'] is _EMPTY or d.get('kind') in _VAR: continue
+        default, doc = d['default'], (d['docment'] or '').replace('%', '%%')
+        kw = dict(dest=name, default=default)
+        if isinstance(default, bool): kw.update(action=argparse.BooleanOptionalAction, help=doc)
+        else: kw.update(type=_arg_type(d['anno'], default), help=f"{doc} [{default}]")
+        kw.update(custom.get(name, {}))
+        p.add_argument('--' + (rename or {}).get(name, name).replace('_', '-'), **kw)
+    return p
+
+def settings_of(args:argparse.Namespace, # parsed arguments
+                func, # the function to call
+                skip:tuple=(), # parameters passed otherwise
+               )->dict:
+    "The parsed options that are parameters of `func` with a default (the others are passed as arguments), by name."
+    names = {k for k, prm in inspect.signature(func).parameters.items() if prm.default is not _EMPTY}
+    return {k: v for k, v in vars(args).items() if k in names and k not in skip}
 
 # %% ../nbs/10_cli.ipynb #22189349
 def add_index_parser(sub):
@@ -20,22 +71,17 @@ def add_index_parser(sub):
     p.add_argument('src', nargs='+', help='folders or CSV tables (class folders, COVID-19 Radiography Database, '
                                           'ieee8023, Kermany chest_xray, or a CSV with file and label columns)')
     p.add_argument('--out', required=True, help='the table to write (CSV); dropped rows go to OUT.dropped.csv')
-    p.add_argument('--folds', type=int, default=5, help='number of folds (0: none) [5]')
-    p.add_argument('--seed', type=int, default=0, help='fold seed [0]')
+    add_settings(p, index_sources, only=('n_folds', 'seed', 'dedup', 'max_dist', 'n_workers'),
+                 rename=dict(n_folds='folds', n_workers='workers'))
     p.add_argument('--plain-split', action='store_true', help="stratified but NOT patient-grouped folds (the original project's split, for comparison)")
-    p.add_argument('--no-dedup', action='store_true', help='keep near-duplicate images')
-    p.add_argument('--max-dist', type=int, default=4, help='phash Hamming distance for near-duplicates [4]')
     p.add_argument('--ieee-no-finding', choices=['exclude', 'Normal'], default='exclude',
                    help="ieee8023 'No Finding' rows: excluded (COVID-suspect patients) or Normal [exclude]")
-    p.add_argument('--workers', type=int, default=None, help='decoding processes [all cores]')
     p.set_defaults(func=run_index)
     return p
 
 def run_index(args) -> int:
-    from covidxray.data import index_sources
-    ix = index_sources(args.src, n_folds=args.folds, seed=args.seed, group=not args.plain_split, dedup=not args.no_dedup,
-                       max_dist=args.max_dist, n_workers=args.workers,
-                       no_finding=None if args.ieee_no_finding == 'exclude' else 'Normal')
+    ix = index_sources(args.src, group=not args.plain_split, no_finding=None if args.ieee_no_finding == 'exclude' else 'Normal',
+                       **settings_of(args, index_sources))
     out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True)
     ix.items.to_csv(out, index=False)
     dropped = out.with_name(out.stem + '.dropped.csv')
@@ -56,40 +102,19 @@ def add_train_parser(sub):
                                    'the history and the validation metrics.')
     p.add_argument('data', nargs='+', help="folders or CSVs `covidxray index` reads, or the table it wrote")
     p.add_argument('--out', required=True, help='the run folder (RUN/model, RUN/history.csv, RUN/valid_metrics.json)')
-    p.add_argument('--arch', default='resnet200d', help='timm backbone [resnet200d]')
-    p.add_argument('--pretrained', action=argparse.BooleanOptionalAction, default=True,
-                   help='start from ImageNet weights (downloaded by timm; needs the hub or its cache) [yes]')
-    p.add_argument('--weights', help='a local weights file for the backbone (safetensors or a state dict); wins over --pretrained')
     g = p.add_mutually_exclusive_group()
-    g.add_argument('--fold', type=int, default=0, help='the validation fold [0]')
+    add_settings(g, train_fold, only=('fold',))
     g.add_argument('--all-folds', action='store_true', help='train one model per fold (RUN/fold0, RUN/fold1, ...)')
-    p.add_argument('--epochs', type=int, default=5, help='epochs with every layer training, after the frozen ones [5]')
-    p.add_argument('--freeze-epochs', type=int, default=None, help='epochs with the body frozen [1 if pretrained, else 0]')
-    p.add_argument('--bs', type=int, default=None, help="batch size [the architecture's]")
-    p.add_argument('--size', type=int, default=None, help="image side in px [the architecture's: 256 for resnet200d]")
-    p.add_argument('--lr', type=_lr, default=2e-3, help="peak learning rate, or 'find' for fastai's lr_find [2e-3]")
-    p.add_argument('--precision', default='auto', choices=['auto', 'fp32', 'fp16', 'bf16'],
-                   help='auto: fp16 on CUDA, bf16 on CPUs with native bfloat16, else fp32 [auto]')
-    p.add_argument('--device', default=None, help='cpu, cuda, cuda:1, mps [the best available]')
-    p.add_argument('--aug', default='heavy', choices=['heavy', 'light', 'none'], help='training augmentation [heavy]')
-    p.add_argument('--label-smoothing', type=float, default=0.0, help='cross-entropy label smoothing [0]')
-    p.add_argument('--train-bn', action='store_true', help="train BatchNorm layers while the body is frozen (fastai's default; slower)")
-    p.add_argument('--patience', type=int, default=None, help='stop after this many epochs without better macro-F1 [no early stopping]')
-    p.add_argument('--seed', type=int, default=0, help='seed [0]')
-    p.add_argument('--folds', type=int, default=5, help='folds when DATA is indexed here [5]')
-    p.add_argument('--workers', type=int, default=None, help='data loading processes [all cores]')
-    p.add_argument('--resume', action='store_true', help='continue an interrupted run in --out from its last checkpoint')
+    add_settings(p, train_fold, skip=('fold', 'cbs', 'vocab'), rename=dict(num_workers='workers'),
+                 lr=dict(type=_lr), precision=dict(choices=('auto',) + PRECISIONS), aug=dict(choices=AUG_LEVELS))
+    add_settings(p, load_items, only=('n_folds',), rename=dict(n_folds='folds'), help=None)
     p.set_defaults(func=run_train)
     return p
 
 def run_train(args) -> int:
-    from covidxray.train import load_items, train_fold, train_folds
     from fastai.torch_core import rank_distrib
-    items = load_items(args.data, n_folds=args.folds, n_workers=args.workers)
-    kw = dict(arch=args.arch, pretrained=args.pretrained, weights=args.weights, epochs=args.epochs,
-              freeze_epochs=args.freeze_epochs, lr=args.lr, bs=args.bs, size=args.size, precision=args.precision,
-              device=args.device, num_workers=args.workers, aug=args.aug, label_smoothing=args.label_smoothing,
-              train_bn=args.train_bn, patience=args.patience, seed=args.seed, resume=args.resume)
+    items = load_items(args.data, n_folds=args.n_folds, n_workers=args.num_workers)
+    kw = settings_of(args, train_fold, skip=('fold',))
     m = train_folds(items, args.out, **kw) if args.all_folds else train_fold(items, args.out, fold=args.fold, **kw)
     if rank_distrib(): return 0
     out = Path(args.out)
@@ -107,18 +132,12 @@ def add_evaluate_parser(sub):
     p.add_argument('model', help='model folder (RUN/model), run folder, or all-folds run folder')
     p.add_argument('data', nargs='+', help='test set: folders or CSVs `covidxray index` reads, or a folder of unlabelled images')
     p.add_argument('--out', required=True, help='folder for metrics.json, predictions.csv and the plots')
-    p.add_argument('--tta', action='store_true', help='test-time augmentation (figures reported with and without)')
-    p.add_argument('--n-boot', type=int, default=1000, help='bootstrap resamples for the 95%% intervals [1000]')
-    p.add_argument('--bs', type=int, default=None, help='batch size [8 on the CPU, else 32]')
-    p.add_argument('--device', default=None, help='cpu, cuda, ... [the best available]')
-    p.add_argument('--workers', type=int, default=None, help='decoding processes for indexing [all cores]')
+    add_settings(p, evaluate_model, rename=dict(n_workers='workers'))
     p.set_defaults(func=run_evaluate)
     return p
 
 def run_evaluate(args) -> int:
-    from covidxray.evaluate import evaluate_model, format_report
-    rep = evaluate_model(args.model, args.data, args.out, tta=args.tta, n_boot=args.n_boot, bs=args.bs,
-                         device=args.device, n_workers=args.workers)
+    rep = evaluate_model(args.model, args.data, args.out, **settings_of(args, evaluate_model))
     print(format_report(rep))
     if rep.get('without_tta'):
         w = rep['without_tta']; print(f"without TTA: accuracy {w['accuracy']:.3f}, macro-F1 {w['f1_macro']:.3f}")
@@ -131,85 +150,38 @@ def add_audit_parser(sub):
     p.add_argument('model', help='model folder (RUN/model), run folder, or all-folds run folder')
     p.add_argument('data', nargs='+', help='data to audit: folders or CSVs `covidxray index` reads')
     p.add_argument('--out', required=True, help='folder for audit.json and audit.png')
-    p.add_argument('--train', default=None, help='the training table (covidxray index output) for the leakage check')
-    p.add_argument('--control-arch', default=None, help="architecture of the lungs-removed controls [the model's]")
-    p.add_argument('--control-epochs', type=int, default=3, help='epochs per control [3]')
-    p.add_argument('--control-size', type=int, default=None, help="image side of the controls [the model's]")
-    p.add_argument('--bs', type=int, default=32, help='batch size [32]')
-    p.add_argument('--seed', type=int, default=0, help='seed [0]')
-    p.add_argument('--workers', type=int, default=None, help='decoding processes for indexing [all cores]')
+    add_settings(p, audit, rename=dict(train_table='train', n_workers='workers'))
     p.set_defaults(func=run_audit)
     return p
 
 def run_audit(args) -> int:
-    from covidxray.evaluate import audit, format_audit
-    rep = audit(args.model, args.data, args.out, train_table=args.train, control_arch=args.control_arch,
-                control_epochs=args.control_epochs, control_size=args.control_size, bs=args.bs, seed=args.seed,
-                n_workers=args.workers)
+    rep = audit(args.model, args.data, args.out, **settings_of(args, audit))
     print(format_audit(rep)); print(f"\nwrote {Path(args.out)/'audit.json'} and audit.png")
     return 0
 
 # %% ../nbs/10_cli.ipynb #dd039813
-def _image_paths(srcs) -> list:
-    "Image files named by `srcs`: files, folders (searched recursively, hidden entries skipped) or CSVs with a path column."
-    from covidxray.data import _image_files, is_table, read_table
-    out = []
-    for s in map(Path, srcs):
-        if not s.exists(): raise FileNotFoundError(f"{s} does not exist: check the path.")
-        if s.is_file() and s.suffix.lower() == '.csv' and is_table(s): out += read_table(s).path.tolist()
-        elif s.is_file(): out.append(str(s))
-        else: out += [str(f) for f in _image_files(s)[0]]
-    if not out: raise ValueError(f"No images found in {', '.join(map(str, srcs))}.")
-    return out
-
-def predict_paths(model, # model folder, run folder or all-folds run folder
-                  srcs, # image files, folders or tables
-                  tta:bool=False, # test-time augmentation
-                  bs:int|None=None, # batch size; None: `predict`'s choice
-                  device=None, # default: the best available
-                  num_workers:int=0, # loader processes
-                  progress:bool=False, # progress bar
-                  precision:str='auto', # 'auto', 'fp32', 'fp16', 'bf16' or 'int8' (CPU; see `model.quantize_int8`)
-                 ):
-    "The prediction table (`path`, `pred`, `p_<Class>`...) for every image in `srcs`; unreadable ones get an empty `pred`."
-    import json, numpy as np, pandas as pd, warnings
-    from covidxray.evaluate import model_folders
-    from covidxray.model import predict
-    folders = model_folders(model)
-    classes = json.loads((folders[0]/'config.json').read_text())['classes']
-    paths = _image_paths(srcs)
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        probs = predict(folders, paths, bs=bs, device=device, tta=tta, num_workers=num_workers, on_error='skip',
-                        progress=progress, precision=precision)
-    ok = ~np.isnan(probs).any(1)
-    pred = np.where(ok, np.array(classes)[np.nan_to_num(probs).argmax(1)], '')
-    return pd.DataFrame({'path': paths, 'pred': pred, **{f'p_{c}': probs[:, i] for i, c in enumerate(classes)}})
-
 def add_predict_parser(sub):
     p = sub.add_parser('predict', help='predict images, folders or tables with a model (or a 5-fold ensemble)')
     p.add_argument('model', help='model folder (RUN/model), run folder, or all-folds run folder')
     p.add_argument('paths', nargs='+', help='image files, folders of images, or CSV tables with a path column')
     p.add_argument('--out', default='preds.csv', help='the CSV to write [preds.csv]')
-    p.add_argument('--tta', action='store_true', help='test-time augmentation')
-    p.add_argument('--bs', type=int, default=None, help='batch size [8 on the CPU in fp32, else 32]')
-    p.add_argument('--device', default=None, help='cpu, cuda, ... [the best available]')
-    p.add_argument('--workers', type=int, default=0, help='loader processes [0]')
-    p.add_argument('--precision', default='auto', choices=['auto', 'fp32', 'fp16', 'bf16', 'int8'],
-                   help="'int8': quantized on the CPU, ~2.6x faster for resnet200d on large folders, but it changes "
-                        "predictions (measured: 1%% of a resnet10t's, 15%% of a resnet200d's; bench/predict_cpu.md) [auto]")
+    add_settings(p, predict, only=('tta', 'bs', 'device', 'num_workers', 'precision'), rename=dict(num_workers='workers'),
+                 precision=dict(choices=('auto',) + PRECISIONS + ('int8',),
+                                help="autocast precision, or 'int8': quantized on the CPU (covidxray.deploy), faster on large "
+                                     "folders but approximate: it changes some predictions (bench/predict_cpu.md) [auto]"))
     p.set_defaults(func=run_predict)
     return p
 
 def run_predict(args) -> int:
-    t = predict_paths(args.model, args.paths, tta=args.tta, bs=args.bs, device=args.device, num_workers=args.workers,
-                      progress=True, precision=args.precision)
+    int8 = args.precision == 'int8'
+    kw = settings_of(args, predict, skip=('precision',) if int8 else ())
+    t = predict_paths(args.model, args.paths, predictor=predict_int8 if int8 else predict, progress=True, **kw)
     out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True); t.to_csv(out, index=False)
     bad = t[t.pred == '']
     for r in bad.itertuples(): print(f"skipped (unreadable): {r.path}")
     print(t.pred[t.pred != ''].value_counts().to_string())
     print(f"\nwrote {out} ({len(t) - len(bad)} predicted, {len(bad)} unreadable skipped)")
-    if args.precision == 'int8': print("int8: approximate; some predictions differ from fp32 (see bench/predict_cpu.md)")
+    if int8: print("int8: approximate; some predictions differ from fp32 (see bench/predict_cpu.md)")
     return 0
 
 def add_gradcam_parser(sub):
@@ -217,77 +189,45 @@ def add_gradcam_parser(sub):
     p.add_argument('model', help='model folder (RUN/model) or run folder (the first fold of an all-folds run)')
     p.add_argument('paths', nargs='+', help='image files, folders, or tables (with `label` the grid shows the true class)')
     p.add_argument('--out', required=True, help='folder for the overlays and grid.png')
-    p.add_argument('--method', default='gradcam', help='gradcam, gradcam++, xgradcam, eigencam, layercam, scorecam, ... [gradcam]')
-    p.add_argument('--n-per-class', type=int, default=4, help='grid examples per class [4]')
+    add_settings(p, gradcam_files, only=('method', 'n_per_class'))
     p.set_defaults(func=run_gradcam)
     return p
 
 def run_gradcam(args) -> int:
-    import numpy as np, pandas as pd
-    from PIL import Image
-    from covidxray.evaluate import model_folders
-    from covidxray.model import load_model
-    from covidxray.data import read_table, is_table
-    from covidxray.gradcam import cam_method, preprocess, cam_maps, overlay, cam_grid
-    method = cam_method(args.method)
-    m = load_model(model_folders(args.model)[0]); cfg = m.config
-    paths = _image_paths(args.paths)
-    out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
-    labels = {}
-    for s in map(Path, args.paths):
-        if s.suffix.lower() == '.csv' and is_table(s): labels.update(read_table(s).set_index('path').label.to_dict())
-    for i, p in enumerate(paths):
-        x, gray = preprocess(p, cfg['size'], cfg['mean'], cfg['std'])
-        cam = cam_maps(m, x, cfg['cam_layer'], method=method)[0]
-        Image.fromarray(overlay(gray, cam)).save(out/f'{i:04d}_{Path(p).stem}.png')
-    items = pd.DataFrame({'path': paths, 'label': [labels.get(p, '') for p in paths]})
-    if (items.label == '').all():   # no labels: one grid row per predicted class
-        from covidxray.model import predict
-        items['label'] = np.array(cfg['classes'])[predict(m, paths).argmax(1)]
-    fig = cam_grid(m, items, cfg['cam_layer'], classes=cfg['classes'], size=cfg['size'], mean=cfg['mean'], std=cfg['std'],
-                   n_per_class=args.n_per_class, method=method)
-    fig.savefig(out/'grid.png', dpi=110, bbox_inches='tight')
-    print(f"wrote {len(paths)} overlays and {out/'grid.png'}")
+    with warnings.catch_warnings(record=True) as wr:
+        warnings.simplefilter('always', UserWarning)
+        r = gradcam_files(args.model, args.paths, args.out, **settings_of(args, gradcam_files))
+    for p in r['skipped']: print(f"skipped (unreadable): {p}")
+    print(f"wrote {len(r['overlays'])} overlays and {r['grid']}")
     return 0
 
 def add_demo_parser(sub):
     p = sub.add_parser('demo', help='the whole pipeline on synthetic X-rays: index, train, evaluate, Grad-CAM')
     p.add_argument('--out', default='covidxray-demo', help='folder for everything [covidxray-demo]')
     p.add_argument('--n-per-class', type=int, default=150, help='synthetic training images per class [150]')
-    p.add_argument('--epochs', type=int, default=None, help='training epochs [8 on the CPU, 5 on a GPU]')
+    p.add_argument('--epochs', type=int, default=None, help="training epochs [the demo recipe's for this device]")
     p.add_argument('--seed', type=int, default=0, help='seed [0]')
     p.set_defaults(func=run_demo)
     return p
 
 def run_demo(args) -> int:
-    "Synthetic data → index → train → evaluate → Grad-CAM grid; resnet200d on a GPU, a CPU-sized backbone otherwise."
-    import time, torch
-    from covidxray.core import get_device
-    from covidxray.data import make_synthetic, index_sources, synthetic_lesions
-    from covidxray.train import train_fold
-    from covidxray.evaluate import evaluate_model, format_report
-    t0, out = time.time(), Path(args.out).resolve()   # absolute: the tables it writes are read from other folders
-    gpu = get_device().type == 'cuda'
-    arch, size, pre = ('resnet200d', 256, False) if gpu else ('resnet10t', 64, False)
-    epochs = args.epochs or (5 if gpu else 8)
-    print(f"device: {get_device()}; backbone: {arch} at {size} px" + ('' if gpu else " (no GPU: a CPU-sized backbone; on a GPU the demo trains resnet200d)"))
+    "Synthetic data -> index -> train -> evaluate -> Grad-CAM grid, with the `demo` recipe for this device."
+    t0, out, device = time.time(), Path(args.out).resolve(), get_device()   # absolute: the tables it writes are read elsewhere
+    r = recipe('demo', device)
+    if args.epochs: r['epochs'] = args.epochs
+    print(f"device: {device}; recipe: {r}" + ('' if device.type == 'cuda' else " (no GPU: a CPU-sized backbone)"))
     data = make_synthetic(out/'data'/'train', n_per_class=args.n_per_class, size=128, seed=args.seed)
     test = make_synthetic(out/'data'/'test', n_per_class=max(10, args.n_per_class // 5), layout='radiography', size=128, seed=args.seed + 1)
     ix = index_sources(data, n_folds=5, seed=args.seed); ix.items.to_csv(out/'items.csv', index=False)
     print(f"[{time.time() - t0:.0f}s] indexed {len(ix.items)} synthetic X-rays -> {out/'items.csv'}")
-    # from scratch on a few hundred images: a higher learning rate and light augmentation (heavy crops and dropout
-    # can cut the small synthetic lesions out of the picture)
-    m = train_fold(ix.items, out/'run', arch=arch, pretrained=pre, epochs=epochs, size=size, bs=16, lr=5e-3,
-                   aug='light', seed=args.seed)
+    m = train_fold(ix.items, out/'run', seed=args.seed, **r)
     print(f"[{time.time() - t0:.0f}s] trained: validation accuracy {m['accuracy']:.3f}, macro-F1 {m['f1_macro']:.3f} -> {out/'run'/'model'}")
     rep = evaluate_model(out/'run', test, out/'eval', n_boot=300)
     print(f"[{time.time() - t0:.0f}s] external (synthetic) test set:\n{format_report(rep)}\n-> {out/'eval'}")
-    les = synthetic_lesions(test)
-    les[['path', 'label']].to_csv(out/'test_labels.csv', index=False)
-    ns = argparse.Namespace(model=str(out/'run'), paths=[str(out/'test_labels.csv')], out=str(out/'gradcam'), method='gradcam', n_per_class=4)
-    run_gradcam(ns)
+    synthetic_lesions(test)[['path', 'label']].to_csv(out/'test_labels.csv', index=False)
+    g = gradcam_files(out/'run', out/'test_labels.csv', out/'gradcam')
     print(f"[{time.time() - t0:.0f}s] done. model: {out/'run'/'model'}; metrics: {out/'eval'/'metrics.json'}; "
-          f"plots: {out/'eval'}; Grad-CAM grid: {out/'gradcam'/'grid.png'}")
+          f"plots: {out/'eval'}; Grad-CAM grid: {g['grid']}")
     return 0
 
 # %% ../nbs/10_cli.ipynb #24ca8999
@@ -297,7 +237,6 @@ SUBCOMMANDS = [add_index_parser, add_train_parser, add_evaluate_parser, add_audi
 def parser() -> argparse.ArgumentParser:
     "The `covidxray` argument parser with every subcommand."
     p = argparse.ArgumentParser(prog='covidxray', description='Honest chest X-ray classification: Covid / Pneumonia / Normal.')
-    from covidxray import __version__
     p.add_argument('--version', action='version', version=f'covidxray {__version__}')
     sub = p.add_subparsers(dest='command', metavar='COMMAND')
     for add in SUBCOMMANDS: add(sub)
