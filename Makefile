@@ -10,7 +10,7 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 export MPLBACKEND := Agg
 export PYTHONWARNINGS := ignore::FutureWarning
 
-.PHONY: install demo test test-slow check-sync sync nbtest pytest clean
+.PHONY: install demo test test-fast test-slow check-sync lint sync nbtest nbtest-fast pytest pytest-fast clean
 
 $(VENV)/.installed: requirements-dev.txt setup.py settings.ini
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -24,8 +24,11 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/covidxray demo --out demo
 
-## the README's test command: notebooks in sync and clean, notebooks as tests, script tests
-test: install check-sync nbtest pytest
+## the README's test command: notebooks in sync and clean, lint and the import contract, every notebook and script test
+test: install check-sync lint nbtest pytest
+
+## the inner loop: the same checks and the tests that train nothing (under 2 minutes)
+test-fast: install check-sync lint nbtest-fast pytest-fast
 
 ## the notebooks export to exactly the committed library, and nbdev_clean leaves them unchanged (checked in a copy)
 check-sync: install
@@ -35,15 +38,27 @@ check-sync: install
 	diff -r -q -x .ipynb_checkpoints $$t/nbs nbs || { echo "notebooks are not clean: run 'make sync' and commit."; exit 1; }; \
 	rm -rf $$t; echo "check-sync: library matches the notebooks; notebooks are clean"
 
-## two notebooks run at once on two cores: one math thread each (oversubscribed OpenMP threads run many times slower)
+## ruff on the library, the tests and the benchmarks; import-linter's contracts (.importlinter: the one-way layers)
+lint: install
+	ruff check covidxray tests bench
+	lint-imports
+
+## two notebooks run at once on two cores: one math thread each (oversubscribed OpenMP threads run many times slower);
+## cells flagged `#| train` train a model: `make test` runs them, `make test-fast` leaves them out
 nbtest: install
+	OMP_NUM_THREADS=1 nbdev_test --n_workers 2 --flags train --timing
+
+nbtest-fast: install
 	OMP_NUM_THREADS=1 nbdev_test --n_workers 2 --timing
 
 pytest: install
 	$(PY) -m pytest -q tests
 
+pytest-fast: install
+	$(PY) -m pytest -q -m "not train" tests
+
 test-slow: install
-	OMP_NUM_THREADS=1 nbdev_test --n_workers 2 --flags slow --timing
+	OMP_NUM_THREADS=1 nbdev_test --n_workers 2 --flags "slow train" --timing
 
 ## export the library from the notebooks and clean them
 sync: install

@@ -12,7 +12,9 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('NO_ALBUMENT
 
 import numpy as np, torch
 from PIL import Image
-from covidxray.data import index_sources, xray_dls, make_synthetic
+from covidxray.synthetic import make_synthetic
+from covidxray.data import index_sources
+from covidxray.inputs import xray_dls
 
 def plain_decode_resize(paths, size):
     "Baseline: PIL decode to grayscale + resize to size x size, nothing else."

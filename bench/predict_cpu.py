@@ -16,8 +16,11 @@ warnings.filterwarnings('ignore')
 os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
 import numpy as np, torch
 from covidxray.core import pick_precision
-from covidxray.data import read_source, make_synthetic, open_xray, valid_aug
-from covidxray.model import build_model, save_model, load_model, predict, quantize_int8, int8_engine, _calibration
+from covidxray.synthetic import make_synthetic
+from covidxray.data import read_source, open_xray
+from covidxray.inputs import valid_aug
+from covidxray.model import build_model, save_model, load_model, predict
+from covidxray.deploy import quantize_int8, int8_engine, calibration_batch, predict_int8
 
 def plain(m, paths, size, mean, std, bs=8):
     "Plain eager fp32: decode, resize/crop, normalise, forward, softmax, in one process (contiguous layout)."
@@ -47,8 +50,8 @@ def speed(paths, bs, rounds):
     args = cfg['size'], cfg['mean'], cfg['std']
     plain(m_plain, paths[:8], *args)                                                # warm-up
     p1, t1 = timed(lambda: predict(folder, paths, bs=bs, precision='fp32'))
-    p2, t2 = timed(lambda: predict(folder, paths, bs=bs, precision='int8'))         # end to end, quantization included
-    q, tq = timed(lambda: quantize_int8(load_model(folder), _calibration(paths, cfg['size'], cfg, 16)))
+    p2, t2 = timed(lambda: predict_int8(folder, paths, bs=bs))         # end to end, quantization included
+    q, tq = timed(lambda: quantize_int8(load_model(folder), calibration_batch(paths, cfg, 16)))
     t0s, t3s = [], []
     for _ in range(rounds):                                                          # alternate: the machine drifts
         p0, t0 = timed(lambda: plain(m_plain, paths, *args)); t0s.append(t0)
@@ -70,14 +73,14 @@ def agreement(models, fallback, n, bs):
     "int8 vs fp32 on each trained model's own validation fold (RUN/valid_preds.csv), else on `fallback` rows."
     from sklearn.metrics import f1_score
     import pandas as pd
-    print(f'\n| trained model | images | fp32 macro-F1 | identical predictions int8 vs fp32 | '
-          f'where fp32 top-2 margin >= 0.1 | max abs p difference |\n|---|---:|---:|---:|---:|---:|')
+    print('\n| trained model | images | fp32 macro-F1 | identical predictions int8 vs fp32 | '
+          'where fp32 top-2 margin >= 0.1 | max abs p difference |\n|---|---:|---:|---:|---:|---:|')
     for mf in models:
         m = load_model(mf); cfg = m.config
         vp = Path(mf).parent/'valid_preds.csv'
         t = (pd.read_csv(vp) if vp.is_file() else fallback).head(n)
         p32 = predict(m, t.path.tolist(), bs=bs, precision='fp32')
-        p8 = predict(m, t.path.tolist(), bs=bs, precision='int8', calib=16)
+        p8 = predict_int8(m, t.path.tolist(), bs=bs, calib=16)
         top2 = np.sort(p32, 1)[:, -2:]; sure = (top2[:, 1] - top2[:, 0]) >= 0.1
         f1 = f1_score(t.label, np.array(cfg['classes'])[p32.argmax(1)], average='macro')
         print(f"| {cfg['arch']} at {cfg['size']} px, {'validation fold' if vp.is_file() else 'dev set'} ({mf}) | {len(t)} "

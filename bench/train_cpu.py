@@ -12,12 +12,11 @@ warnings.filterwarnings('ignore')
 import numpy as np, torch
 from fastai.callback.core import Callback, CancelFitException
 from fastai.callback.progress import ProgressCallback
-from fastai.learner import Learner
-import fastai.callback.fp16, fastai.callback.schedule
 
-from covidxray.data import make_synthetic, index_sources
+from covidxray.synthetic import make_synthetic
+from covidxray.data import index_sources
 from covidxray.core import pick_precision, cpu_has_fast_bf16
-from covidxray.model import build_model, xray_loss
+from covidxray.model import build_model
 from covidxray.train import xray_learner, train_fold
 
 class Timer(Callback):
@@ -128,7 +127,7 @@ def main():
             print(f"round {r}: {v} {np.median(times[v]):.2f} s/step, load {os.getloadavg()[0]:.1f}", flush=True)
     res = {v: a.bs / float(np.median(t)) for v, t in times.items()}
     print(f"\nmedian over {a.rounds} x {a.batches} steps per variant, batch {a.bs}, {a.arch} at {a.size} px, body frozen")
-    print(f"\n| variant | s/step (median) | images/s | vs fastai to_fp16() | vs plain loop |\n|---|---|---|---|---|")
+    print("\n| variant | s/step (median) | images/s | vs fastai to_fp16() | vs plain loop |\n|---|---|---|---|---|")
     for v, r in res.items():
         f = f"{r / res['fastai_fp16']:.2f}x" if 'fastai_fp16' in res else '-'
         p = f"{r / res['plain']:.2f}x" if 'plain' in res else '-'

@@ -14,9 +14,9 @@ warnings.filterwarnings('ignore')
 import torch
 from fastai.callback.core import Callback, CancelFitException
 from fastai.callback.progress import ProgressCallback
-import fastai.callback.fp16, fastai.callback.schedule
 
-from covidxray.data import make_synthetic, index_sources
+from covidxray.synthetic import make_synthetic
+from covidxray.data import index_sources
 from covidxray.train import xray_learner, train_fold
 
 class Timer(Callback):

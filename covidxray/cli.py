@@ -194,8 +194,8 @@ def add_gradcam_parser(sub):
     return p
 
 def run_gradcam(args) -> int:
-    with warnings.catch_warnings(record=True) as wr:
-        warnings.simplefilter('always', UserWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', UserWarning)              # the skipped files are printed below
         r = gradcam_files(args.model, args.paths, args.out, **settings_of(args, gradcam_files))
     for p in r['skipped']: print(f"skipped (unreadable): {p}")
     print(f"wrote {len(r['overlays'])} overlays and {r['grid']}")

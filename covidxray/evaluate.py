@@ -146,7 +146,6 @@ def per_source(y_true, # true labels (N,)
     return out
 
 # %% ../nbs/06_evaluate.ipynb #3a16cb29
-import matplotlib
 import matplotlib.pyplot as plt
 import seaborn as sns
 

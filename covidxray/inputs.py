@@ -7,7 +7,6 @@ from __future__ import annotations
 import os, dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

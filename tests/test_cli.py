@@ -3,7 +3,7 @@ import subprocess, sys
 import pandas as pd
 import pytest
 
-from covidxray.data import make_synthetic
+from covidxray.synthetic import make_synthetic
 
 def cli(*args, check=True, cwd=None):
     r = subprocess.run([sys.executable, '-m', 'covidxray.cli', *map(str, args)], capture_output=True, text=True, timeout=600, cwd=cwd)

@@ -3,7 +3,9 @@ import json, os, subprocess, sys
 import pandas as pd
 import pytest
 
-from covidxray.data import make_synthetic
+from covidxray.synthetic import make_synthetic
+
+pytestmark = pytest.mark.train
 
 def cli(*args):
     r = subprocess.run([sys.executable, '-m', 'covidxray.cli', *map(str, args)], capture_output=True, text=True, timeout=1800)
@@ -30,20 +32,22 @@ def test_evaluate_and_audit_synthetic(tmp_path):
     t = pd.read_csv(tmp_path/'preds.csv', keep_default_na=False)
     assert list(t.columns) == ['path', 'pred', 'p_Covid', 'p_Normal', 'p_Pneumonia'] and len(t) == 11
     from covidxray.model import predict
+    from covidxray.deploy import predict_int8
     ok = t[t.pred != '']
-    assert (ok.path.str.contains('broken') == False).all() and len(ok) == 10
+    assert not ok.path.str.contains('broken').any() and len(ok) == 10
     api = predict(tmp_path/'run'/'model', ok.path.tolist())
     assert abs(ok[['p_Covid', 'p_Normal', 'p_Pneumonia']].values.astype(float) - api).max() < 1e-5
     # int8: the CLI and the API quantize alike (same calibration images) and predict the same
     cli('predict', tmp_path/'run', test, '--out', tmp_path/'preds8.csv', '--precision', 'int8')
     t8 = pd.read_csv(tmp_path/'preds8.csv', keep_default_na=False).query("pred != ''")
     assert list(t8.path) == list(ok.path)
-    api8 = predict(tmp_path/'run'/'model', ok.path.tolist(), precision='int8')
+    api8 = predict_int8(tmp_path/'run'/'model', ok.path.tolist())
     assert abs(t8[['p_Covid', 'p_Normal', 'p_Pneumonia']].values.astype(float) - api8).max() < 1e-5
     assert abs(api8 - api).max() < 0.1
-    (test/'chest_xray'/'test'/'NORMAL'/'broken.jpeg').unlink()
-    cli('gradcam', tmp_path/'run', test, '--out', tmp_path/'cam', '--n-per-class', '2')
+    r = cli('gradcam', tmp_path/'run', test, '--out', tmp_path/'cam', '--n-per-class', '2')   # the broken file: named, skipped
+    assert 'skipped (unreadable)' in r.stdout and 'broken.jpeg' in r.stdout
     assert (tmp_path/'cam'/'grid.png').is_file() and len(list((tmp_path/'cam').glob('0*.png'))) == 10
+    (test/'chest_xray'/'test'/'NORMAL'/'broken.jpeg').unlink()
     r = cli('audit', tmp_path/'run', src, '--out', tmp_path/'audit', '--control-epochs', '1', '--control-size', '64',
             '--bs', '8', '--workers', '0')
     a = json.loads((tmp_path/'audit'/'audit.json').read_text())
@@ -69,8 +73,9 @@ def test_evaluate_dev_set(dev_data, tmp_path):
     # int8 prediction of a trained model: nearly always the same class as fp32 (the same recipe's model: 99.2% of 600
     # validation images, bench/predict_cpu.md; 92.5% with PyTorch's 8-bit default, which saturates without VNNI)
     from covidxray.model import predict
+    from covidxray.deploy import predict_int8
     files = sorted(str(f) for f in (tmp_path/'test').rglob('*.*'))
-    p32, p8 = predict(tmp_path/'run'/'model', files, precision='fp32'), predict(tmp_path/'run'/'model', files, precision='int8')
+    p32, p8 = predict(tmp_path/'run'/'model', files, precision='fp32'), predict_int8(tmp_path/'run'/'model', files)
     assert (p32.argmax(1) == p8.argmax(1)).mean() >= 0.94
 
 def test_demo_relative_out(tmp_path):

@@ -1,11 +1,12 @@
 "Script tests: `covidxray train` as a user runs it (a subprocess), on synthetic X-rays with a tiny backbone at 64 px."
 import json, os, subprocess, sys, time
-from pathlib import Path
+import numpy as np
 import pandas as pd
 import pytest
-import torch, timm, safetensors.torch
+import timm, safetensors.torch
 
-from covidxray.data import make_synthetic, index_sources
+from covidxray.synthetic import make_synthetic
+from covidxray.data import index_sources
 
 def cli(*args, check=True, env=None):
     r = subprocess.run([sys.executable, '-m', 'covidxray.cli', *map(str, args)], capture_output=True, text=True,
@@ -22,6 +23,7 @@ def items_csv(tmp_path_factory):
     items.to_csv(d/'items.csv', index=False)
     return d/'items.csv'
 
+@pytest.mark.train
 def test_train_one_fold(items_csv, tmp_path):
     run = tmp_path/'run'
     r = cli('train', items_csv, '--out', run, '--epochs', '1', *TINY)
@@ -30,7 +32,11 @@ def test_train_one_fold(items_csv, tmp_path):
     cfg = json.loads((run/'model'/'config.json').read_text())
     assert (cfg['arch'], cfg['size'], cfg['classes']) == ('resnet10t', 64, ['Covid', 'Normal', 'Pneumonia'])
     m = json.loads((run/'valid_metrics.json').read_text())
-    assert 0 <= m['accuracy'] <= 1 and 0 <= m['f1_macro'] <= 1
+    items = pd.read_csv(items_csv)
+    vp = pd.read_csv(run/'valid_preds.csv')
+    assert m['n_valid'] == len(vp) == (items.fold == 0).sum() and set(vp.path) == set(items.path[items.fold == 0])
+    assert m['accuracy'] == pytest.approx((vp.pred == vp.label).mean())          # the reported figure is the predictions'
+    assert (vp.pred == np.array(cfg['classes'])[vp[['p_Covid', 'p_Normal', 'p_Pneumonia']].values.argmax(1)]).all()
     assert len(pd.read_csv(run/'history.csv')) == 1
     assert not (run/'checkpoint').exists()
 

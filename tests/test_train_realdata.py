@@ -5,6 +5,7 @@ import json, os, subprocess, sys
 import pandas as pd
 import pytest
 
+@pytest.mark.train
 @pytest.mark.skipif(not os.environ.get('COVIDXRAY_SLOW'), reason='slow: set COVIDXRAY_SLOW=1')
 def test_train_dev_set(dev_data, tmp_path):
     run = tmp_path/'run'
