@@ -10,23 +10,23 @@ from pathlib import Path
 from fastcore.docments import docments
 
 from . import __version__
-from .core import PRECISIONS, get_device
-from .synthetic import make_synthetic, synthetic_lesions
-from .data import index_sources, load_items
-from .inputs import AUG_LEVELS
-from .model import predict, predict_paths
-from .train import train_fold, train_folds, recipe
-from .evaluate import evaluate_model, format_report
-from .gradcam import gradcam_files
-from .audit import audit, format_audit
-from .deploy import predict_int8
 
 # %% auto #0
-__all__ = ['SUBCOMMANDS', 'add_settings', 'settings_of', 'add_index_parser', 'run_index', 'add_train_parser', 'run_train',
+__all__ = ['HELP', 'SUBCOMMANDS', 'add_settings', 'settings_of', 'add_index_parser', 'run_index', 'add_train_parser', 'run_train',
            'add_evaluate_parser', 'run_evaluate', 'add_audit_parser', 'run_audit', 'add_predict_parser', 'run_predict',
            'add_gradcam_parser', 'run_gradcam', 'add_demo_parser', 'run_demo', 'parser', 'main']
 
 # %% ../nbs/10_cli.ipynb #c248c01c
+HELP = {   # one line per subcommand, for `covidxray --help`
+    'index': 'read X-ray collections into one de-duplicated, patient-folded table',
+    'train': 'train a model on one fold or all folds',
+    'evaluate': 'evaluate a model on a test set: metrics with 95%% CIs, calibration, plots',
+    'audit': 'shortcut audit: source probe, lungs-removed control, train/test leakage',
+    'predict': 'predict images, folders or tables with a model (or a 5-fold ensemble)',
+    'gradcam': 'Grad-CAM overlays: one PNG per image and a grid',
+    'demo': 'the whole pipeline on synthetic X-rays: index, train, evaluate, Grad-CAM',
+}
+
 _EMPTY, _VAR = inspect.Parameter.empty, (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
 def _arg_type(anno, default):
@@ -65,7 +65,8 @@ def settings_of(args:argparse.Namespace, # parsed arguments
 
 # %% ../nbs/10_cli.ipynb #22189349
 def add_index_parser(sub):
-    p = sub.add_parser('index', help='read X-ray collections into one de-duplicated, patient-folded table',
+    from covidxray.data import index_sources
+    p = sub.add_parser('index', help=HELP['index'],
                        description='Read every SRC (any layout covidxray knows), check and de-duplicate every image, '
                                    'assign stratified patient-grouped folds, and write the table.')
     p.add_argument('src', nargs='+', help='folders or CSV tables (class folders, COVID-19 Radiography Database, '
@@ -80,6 +81,7 @@ def add_index_parser(sub):
     return p
 
 def run_index(args) -> int:
+    from covidxray.data import index_sources
     ix = index_sources(args.src, group=not args.plain_split, no_finding=None if args.ieee_no_finding == 'exclude' else 'Normal',
                        **settings_of(args, index_sources))
     out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True)
@@ -97,7 +99,11 @@ def _lr(s:str):
     except ValueError: raise argparse.ArgumentTypeError(f"--lr must be a number or 'find', not {s!r}") from None
 
 def add_train_parser(sub):
-    p = sub.add_parser('train', help='train a model on one fold or all folds',
+    from covidxray.core import PRECISIONS
+    from covidxray.data import load_items
+    from covidxray.inputs import AUG_LEVELS
+    from covidxray.train import train_fold
+    p = sub.add_parser('train', help=HELP['train'],
                        description='Fine-tune a timm backbone with fastai on patient-grouped folds and write the model folder, '
                                    'the history and the validation metrics.')
     p.add_argument('data', nargs='+', help="folders or CSVs `covidxray index` reads, or the table it wrote")
@@ -113,6 +119,8 @@ def add_train_parser(sub):
 
 def run_train(args) -> int:
     from fastai.torch_core import rank_distrib
+    from covidxray.data import load_items
+    from covidxray.train import train_fold, train_folds
     items = load_items(args.data, n_folds=args.n_folds, n_workers=args.num_workers)
     kw = settings_of(args, train_fold, skip=('fold',))
     m = train_folds(items, args.out, **kw) if args.all_folds else train_fold(items, args.out, fold=args.fold, **kw)
@@ -126,7 +134,8 @@ def run_train(args) -> int:
 
 # %% ../nbs/10_cli.ipynb #9ad0f419
 def add_evaluate_parser(sub):
-    p = sub.add_parser('evaluate', help='evaluate a model on a test set: metrics with 95%% CIs, calibration, plots',
+    from covidxray.evaluate import evaluate_model
+    p = sub.add_parser('evaluate', help=HELP['evaluate'],
                        description='Predict DATA with MODEL (a model folder, RUN, or an all-folds RUN as an ensemble) and '
                                    'write metrics.json, predictions.csv and PNG plots to --out.')
     p.add_argument('model', help='model folder (RUN/model), run folder, or all-folds run folder')
@@ -137,6 +146,7 @@ def add_evaluate_parser(sub):
     return p
 
 def run_evaluate(args) -> int:
+    from covidxray.evaluate import evaluate_model, format_report
     rep = evaluate_model(args.model, args.data, args.out, **settings_of(args, evaluate_model))
     print(format_report(rep))
     if rep.get('without_tta'):
@@ -145,7 +155,8 @@ def run_evaluate(args) -> int:
     return 0
 
 def add_audit_parser(sub):
-    p = sub.add_parser('audit', help='shortcut audit: source probe, lungs-removed control, train/test leakage',
+    from covidxray.audit import audit
+    p = sub.add_parser('audit', help=HELP['audit'],
                        description='Check whether MODEL could score on DATA by recognising the source rather than the disease.')
     p.add_argument('model', help='model folder (RUN/model), run folder, or all-folds run folder')
     p.add_argument('data', nargs='+', help='data to audit: folders or CSVs `covidxray index` reads')
@@ -155,13 +166,16 @@ def add_audit_parser(sub):
     return p
 
 def run_audit(args) -> int:
+    from covidxray.audit import audit, format_audit
     rep = audit(args.model, args.data, args.out, **settings_of(args, audit))
     print(format_audit(rep)); print(f"\nwrote {Path(args.out)/'audit.json'} and audit.png")
     return 0
 
 # %% ../nbs/10_cli.ipynb #dd039813
 def add_predict_parser(sub):
-    p = sub.add_parser('predict', help='predict images, folders or tables with a model (or a 5-fold ensemble)')
+    from covidxray.core import PRECISIONS
+    from covidxray.model import predict
+    p = sub.add_parser('predict', help=HELP['predict'])
     p.add_argument('model', help='model folder (RUN/model), run folder, or all-folds run folder')
     p.add_argument('paths', nargs='+', help='image files, folders of images, or CSV tables with a path column')
     p.add_argument('--out', default='preds.csv', help='the CSV to write [preds.csv]')
@@ -173,6 +187,8 @@ def add_predict_parser(sub):
     return p
 
 def run_predict(args) -> int:
+    from covidxray.model import predict, predict_paths
+    from covidxray.deploy import predict_int8
     int8 = args.precision == 'int8'
     kw = settings_of(args, predict, skip=('precision',) if int8 else ())
     t = predict_paths(args.model, args.paths, predictor=predict_int8 if int8 else predict, progress=True, **kw)
@@ -185,7 +201,8 @@ def run_predict(args) -> int:
     return 0
 
 def add_gradcam_parser(sub):
-    p = sub.add_parser('gradcam', help='Grad-CAM overlays: one PNG per image and a grid')
+    from covidxray.gradcam import gradcam_files
+    p = sub.add_parser('gradcam', help=HELP['gradcam'])
     p.add_argument('model', help='model folder (RUN/model) or run folder (the first fold of an all-folds run)')
     p.add_argument('paths', nargs='+', help='image files, folders, or tables (with `label` the grid shows the true class)')
     p.add_argument('--out', required=True, help='folder for the overlays and grid.png')
@@ -194,6 +211,7 @@ def add_gradcam_parser(sub):
     return p
 
 def run_gradcam(args) -> int:
+    from covidxray.gradcam import gradcam_files
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', UserWarning)              # the skipped files are printed below
         r = gradcam_files(args.model, args.paths, args.out, **settings_of(args, gradcam_files))
@@ -202,7 +220,7 @@ def run_gradcam(args) -> int:
     return 0
 
 def add_demo_parser(sub):
-    p = sub.add_parser('demo', help='the whole pipeline on synthetic X-rays: index, train, evaluate, Grad-CAM')
+    p = sub.add_parser('demo', help=HELP['demo'])
     p.add_argument('--out', default='covidxray-demo', help='folder for everything [covidxray-demo]')
     p.add_argument('--n-per-class', type=int, default=150, help='synthetic training images per class [150]')
     p.add_argument('--epochs', type=int, default=None, help="training epochs [the demo recipe's for this device]")
@@ -212,6 +230,12 @@ def add_demo_parser(sub):
 
 def run_demo(args) -> int:
     "Synthetic data -> index -> train -> evaluate -> Grad-CAM grid, with the `demo` recipe for this device."
+    from covidxray.core import get_device
+    from covidxray.synthetic import make_synthetic, synthetic_lesions
+    from covidxray.data import index_sources
+    from covidxray.train import train_fold, recipe
+    from covidxray.evaluate import evaluate_model, format_report
+    from covidxray.gradcam import gradcam_files
     t0, out, device = time.time(), Path(args.out).resolve(), get_device()   # absolute: the tables it writes are read elsewhere
     r = recipe('demo', device)
     if args.epochs: r['epochs'] = args.epochs
@@ -231,15 +255,18 @@ def run_demo(args) -> int:
     return 0
 
 # %% ../nbs/10_cli.ipynb #24ca8999
-SUBCOMMANDS = [add_index_parser, add_train_parser, add_evaluate_parser, add_audit_parser, add_predict_parser,
-               add_gradcam_parser, add_demo_parser]
+SUBCOMMANDS = dict(index=add_index_parser, train=add_train_parser, evaluate=add_evaluate_parser, audit=add_audit_parser,
+                   predict=add_predict_parser, gradcam=add_gradcam_parser, demo=add_demo_parser)
 
-def parser() -> argparse.ArgumentParser:
-    "The `covidxray` argument parser with every subcommand."
+def parser(command:str|None=None, # build this subcommand's options only (the others are listed); None: all
+          )->argparse.ArgumentParser:
+    "The `covidxray` argument parser."
     p = argparse.ArgumentParser(prog='covidxray', description='Honest chest X-ray classification: Covid / Pneumonia / Normal.')
     p.add_argument('--version', action='version', version=f'covidxray {__version__}')
     sub = p.add_subparsers(dest='command', metavar='COMMAND')
-    for add in SUBCOMMANDS: add(sub)
+    for name, add in SUBCOMMANDS.items():
+        if command is None or name == command: add(sub)
+        else: sub.add_parser(name, help=HELP[name])       # listed in --help, its options built when it is chosen
     return p
 
 def main(argv:list|None=None, # arguments (default: sys.argv[1:])
@@ -247,7 +274,8 @@ def main(argv:list|None=None, # arguments (default: sys.argv[1:])
     "Run the `covidxray` command line; returns the exit status."
     os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
     warnings.filterwarnings('ignore', category=FutureWarning)
-    p = parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    p = parser(next((a for a in argv if a in SUBCOMMANDS), ''))     # only the chosen subcommand's library is imported
     args = p.parse_args(argv)
     if not getattr(args, 'func', None): p.print_help(); return 1
     try: return args.func(args)
