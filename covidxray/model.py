@@ -313,6 +313,7 @@ def embed(model, # a model, or a model folder
           items, # paths, or a table with a `path` column
           bs:int=32, # batch size
           device=None, # default: the best available
+          precision:str='auto', # 'auto', 'fp32', 'fp16' or 'bf16' (autocast, as `predict`)
          )->np.ndarray:
     "The body's globally average-pooled features for each image, (N, features) fp32, read as `predict` reads them."
     m = model if isinstance(model, nn.Module) else load_model(model)
@@ -320,7 +321,9 @@ def embed(model, # a model, or a model folder
     if not paths: return np.zeros((0, m.body.num_features), np.float32)
     was_training, m = m.training, m.to(device).eval()
     dl = torch.utils.data.DataLoader(XrayFiles(paths, m), batch_size=bs)
-    with torch.no_grad(): out = torch.cat([m.features(xb.to(device)).float().mean((2, 3)).cpu() for xb, _ in dl])
+    dtype = autocast_dtype(pick_precision(device, precision))
+    with torch.no_grad(), (torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()):
+        out = torch.cat([m.features(xb.to(device)).float().mean((2, 3)).cpu() for xb, _ in dl])
     m.train(was_training)
     return out.numpy()
 
