@@ -15,7 +15,7 @@ from .model import softmax, fit_temperature
 from .evaluate import evaluation_report, ece_score
 
 # %% auto #0
-__all__ = ['fit_head', 'head_cv', 'leave_one_source_out', 'cross_fit_temperature', 'arm_report']
+__all__ = ['fit_head', 'held_out', 'head_cv', 'leave_one_source_out', 'cross_fit_temperature', 'arm_report']
 
 # %% ../nbs/12_study.ipynb #1c8a1c77
 def fit_head(X:np.ndarray, # (N, F) features
@@ -33,31 +33,26 @@ def fit_head(X:np.ndarray, # (N, F) features
 
 def _logp(clf, X)->np.ndarray: return clf.predict_log_proba(X)[:, clf.order]
 
-def head_cv(X:np.ndarray, # (N, F) features, one row per row of `items`
-            items:pd.DataFrame, # rows with `label` and `fold`
-            classes=CLASSES, # output order
-            C:float=0.5, # inverse L2 strength
-           )->np.ndarray:
-    "Out-of-fold log-probabilities (N, classes): each fold predicted by the head trained on the other folds."
-    out = np.full((len(items), len(classes)), np.nan)
-    folds = items.fold.values
-    for k in np.unique(folds):
-        te = folds == k
+def held_out(X:np.ndarray, # (N, F) features, one row per row of `items`
+             items:pd.DataFrame, # rows with `label`
+             groups, # a group per row (a fold, a source): each group is predicted by the head trained on the others
+             classes=CLASSES, # output order
+             C:float=0.5, # inverse L2 strength
+            )->np.ndarray:
+    "Log-probabilities (N, classes): the rows of each group predicted by the head trained on all the other rows."
+    out, groups = np.full((len(items), len(classes)), np.nan), np.asarray(groups)
+    for g in np.unique(groups):
+        te = groups == g
         out[te] = _logp(fit_head(X[~te], items.label.values[~te], classes, C), X[te])
     return out
 
-def leave_one_source_out(X:np.ndarray, # (N, F) features
-                         items:pd.DataFrame, # rows with `label` and `source`
-                         classes=CLASSES, # output order
-                         C:float=0.5, # inverse L2 strength
-                        )->np.ndarray:
-    "Log-probabilities (N, classes): each source predicted by the head trained on all the other sources."
-    out = np.full((len(items), len(classes)), np.nan)
-    src = items.source.values
-    for s in np.unique(src):
-        te = src == s
-        out[te] = _logp(fit_head(X[~te], items.label.values[~te], classes, C), X[te])
-    return out
+def head_cv(X, items, classes=CLASSES, C:float=0.5)->np.ndarray:
+    "Out-of-fold log-probabilities: each fold of `items.fold` predicted by the head trained on the other folds."
+    return held_out(X, items, items.fold.values, classes, C)
+
+def leave_one_source_out(X, items, classes=CLASSES, C:float=0.5)->np.ndarray:
+    "Log-probabilities: each source of `items.source` predicted by the head trained on all the other sources."
+    return held_out(X, items, items.source.values, classes, C)
 
 def cross_fit_temperature(logp:np.ndarray, # (N, C) out-of-fold log-probabilities
                           y, # true class indices (N,)
