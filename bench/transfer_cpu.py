@@ -54,6 +54,8 @@ def main():
     ap.add_argument('--cache', default=None, help='keep the embeddings here')
     ap.add_argument('--arms', default='embed,frozen,finetune,scratch')
     ap.add_argument('--ft-arch', default='tf_efficientnet_lite0', help='backbone of the fine-tune arm')
+    ap.add_argument('--ft-lr', default='find', help="the fine-tune arm's lr, or 'find' [find]")
+    ap.add_argument('--ft-aug', default='heavy', help="the fine-tune arm's augmentation [heavy]")
     ap.add_argument('--ft-epochs', type=int, default=2, help='fine-tuning epochs after the frozen one [2]')
     a = ap.parse_args()
     print(cpu_facts())
@@ -80,10 +82,10 @@ def main():
         if 'finetune' in arms:
             t0 = time.perf_counter()
             r = train_fold(items, Path(tmp)/'ft', arch=a.ft_arch, pretrained=True, freeze_epochs=1, epochs=a.ft_epochs,
-                           lr='find', bs=32)
+                           lr=a.ft_lr if a.ft_lr == 'find' else float(a.ft_lr), aug=a.ft_aug, bs=32)
             h = pd.read_csv(Path(tmp)/'ft'/'history.csv')
             print(h.to_string(), flush=True)
-            rows.append(dict(arm=f'frozen 1 + fine-tune {a.ft_epochs} (lr_find)', arch=a.ft_arch, size=arch_size(a.ft_arch),
+            rows.append(dict(arm=f'frozen 1 + fine-tune {a.ft_epochs} (lr {a.ft_lr}, {a.ft_aug} aug)', arch=a.ft_arch, size=arch_size(a.ft_arch),
                              minutes=(time.perf_counter() - t0) / 60, f1_macro=r['f1_macro'], accuracy=r['accuracy'],
                              history=h.to_dict('records'))); print(rows[-1], flush=True)
         if 'scratch' in arms:

@@ -312,6 +312,9 @@ def train_folds(items:pd.DataFrame, # indexed rows with `fold`
 RECIPES = {
     'demo': {'cpu': dict(arch='resnet10t', pretrained=False, size=64, bs=16, epochs=8, lr=5e-3, aug='light'),
              'cuda': dict(arch='resnet200d', pretrained=False, bs=16, epochs=5, lr=5e-3, aug='light')},
+    # transfer learning on real X-rays: on a CPU the best measured per fold (bench/transfer_cpu.md), on a GPU the design's
+    'transfer': {'cpu': dict(arch='tf_efficientnet_lite1', pretrained=True, freeze_epochs=1, epochs=3, lr=2e-3, aug='light', bs=32),
+                 'cuda': dict(arch='resnet200d', pretrained=True)},
 }
 
 def recipe(name:str='demo', # a key of `RECIPES`
