@@ -5,16 +5,14 @@
 # %% ../nbs/10_deploy.ipynb #519ff05b
 from __future__ import annotations
 import copy, platform, warnings
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 from fastcore.meta import delegates
 
-from .inputs import XrayFiles
-from .model import XrayModel, arch_config, predict, load_model
+from .inputs import XrayFiles, input_spec
+from .model import XrayModel, arch_config, predict, load_model, item_paths
 
 # %% auto #0
 __all__ = ['int8_engine', 'Int8Model', 'quantize_int8', 'calibration_batch', 'predict_int8']
@@ -113,12 +111,11 @@ def predict_int8(models, # a model, a model folder, or a list of them (an ensemb
                 )->np.ndarray:
     "`predict` with each model quantized to int8 for the CPU (`quantize_int8`): faster, approximate."
     ms = models if isinstance(models, (list, tuple)) else [models]
-    paths = items['path'].tolist() if isinstance(items, pd.DataFrame) else [items] if isinstance(items, (str, Path)) else list(items)
+    paths = item_paths(items)
     qs = []
     for m in ms:
         m = m if isinstance(m, nn.Module) else load_model(m)
         if not isinstance(m, Int8Model):
-            spec = dict(m.config, size=size or m.config['size'])
-            m = quantize_int8(m, calibration_batch(paths, spec, calib))
+            m = quantize_int8(m, calibration_batch(paths, input_spec(m, size), calib))
         qs.append(m)
     return predict(qs, paths, size=size, **kwargs)

@@ -26,12 +26,12 @@ from fastprogress.fastprogress import progress_bar
 from .core import CLASSES, get_device, pick_precision, autocast_dtype
 from .weights import timm_cfg, read_weights, fit_state_dict, pretrained_source, package_weights
 from .data import image_paths
-from .inputs import InputSpec, XrayFiles, TTA_VIEWS
+from .inputs import InputSpec, input_spec, XrayFiles, TTA_VIEWS
 
 # %% auto #0
 __all__ = ['ARCHS', 'MODEL_FORMAT', 'ArchConfig', 'UnknownArch', 'arch_config', 'XrayModel', 'build_model', 'xray_loss',
-           'CPUAutocast', 'set_precision', 'save_model', 'load_model', 'softmax', 'nll', 'fit_temperature', 'predict',
-           'embed', 'fold_models', 'model_folders', 'predict_paths']
+           'CPUAutocast', 'set_precision', 'save_model', 'load_model', 'softmax', 'nll', 'fit_temperature',
+           'item_paths', 'predict', 'embed', 'fold_models', 'model_folders', 'predict_paths']
 
 # %% ../nbs/05_model.ipynb #8b69d1d2
 @dataclass(frozen=True)
@@ -246,7 +246,9 @@ def fit_temperature(logits:np.ndarray, # held-out logits or log-probabilities (N
     return float(np.exp(r.x))
 
 # %% ../nbs/05_model.ipynb #1ca0c22b
-def _paths(items)->list:
+def item_paths(items, # paths, one path, or a table with a `path` column
+              )->list:
+    "The image paths `items` names, as a list."
     if isinstance(items, pd.DataFrame): return items['path'].tolist()
     if isinstance(items, (str, Path)): return [items]
     return list(items)
@@ -288,7 +290,7 @@ def predict(models, # a model, a model folder, or a list of them (an ensemble); 
     if on_error not in ('raise', 'skip'): raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
     if precision == 'int8': raise ValueError("int8 prediction is a deployment conversion: use covidxray.deploy.predict_int8 "
                                              "(or quantize_int8 a model once and pass it here).")
-    ms, device, paths = _members(models), get_device(device), _paths(items)
+    ms, device, paths = _members(models), get_device(device), item_paths(items)
     converted = any(m.config.get('precision') == 'int8' for m in ms)   # deploy.Int8Model: CPU only, its own arithmetic
     if converted and device.type != 'cpu':
         raise ValueError(f"int8 models run on the CPU; on {device.type} predict with the float model.")
@@ -297,7 +299,7 @@ def predict(models, # a model, a model folder, or a list of them (an ensemble); 
     out = []
     for m in ms:
         T = temperature if temperature is not None else m.config.get('temperature', 1.0)
-        spec = InputSpec(size or m.config['size'], tuple(m.config['mean']), tuple(m.config['std']))
+        spec = input_spec(m, size)
         was_training, m = m.training, m.to(device).eval()
         out += [_probs(m, paths, spec, view, T, bs, device, dtype, num_workers, on_error == 'skip', progress)
                 for view in (TTA_VIEWS if tta else (None,))]
@@ -317,7 +319,7 @@ def embed(model, # a model, or a model folder
          )->np.ndarray:
     "The body's globally average-pooled features for each image, (N, features) fp32, read as `predict` reads them."
     m = model if isinstance(model, nn.Module) else load_model(model)
-    device, paths = get_device(device), _paths(items)
+    device, paths = get_device(device), item_paths(items)
     if not paths: return np.zeros((0, m.body.num_features), np.float32)
     was_training, m = m.training, m.to(device).eval()
     dl = torch.utils.data.DataLoader(XrayFiles(paths, m), batch_size=bs)

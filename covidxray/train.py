@@ -21,7 +21,7 @@ import fastai.callback.schedule   # noqa: F401  (adds Learner.fit_one_cycle and 
 from fastai.metrics import accuracy, skm_to_fastai
 from fastai.torch_core import params, get_model, rank_distrib, num_distrib, LongTensor
 
-from .core import CLASSES, get_device, seed_everything
+from .core import CLASSES, get_device, seed_everything, write_json
 from .inputs import xray_dls
 from .model import arch_config, build_model, xray_loss, set_precision, save_model, predict, fit_temperature, nll, fold_models
 
@@ -78,9 +78,6 @@ def xray_learner(items:pd.DataFrame, # indexed rows with `path`, `label`, `fold`
     return learn
 
 # %% ../nbs/06_train.ipynb #c4fe52b9
-def _atomic_write_text(path:Path, text:str):
-    tmp = path.with_name(path.name + '.tmp'); tmp.write_text(text); os.replace(tmp, path)
-
 class RunTracker(Callback):
     "One record across phases and resumptions: history.csv, best weights by `monitor`, per-epoch checkpoints, early stopping."
     order = 60   # after the Recorder
@@ -114,7 +111,7 @@ class RunTracker(Callback):
                 os.replace(self.ckpt/'best.safetensors.tmp', self.ckpt/'best.safetensors')
             fastai_save_model(self.ckpt/'last.pth.tmp', self.model, self.opt, with_opt=True)
             os.replace(self.ckpt/'last.pth.tmp', self.ckpt/'last.pth')
-            _atomic_write_text(self.ckpt/'state.json', json.dumps(st, indent=1))
+            write_json(st, self.ckpt/'state.json')
         if self.patience is not None and st['wait'] >= self.patience:
             st['stopped'] = True
             print(f"Early stop: no better {self.monitor} for {self.patience} epochs (best {st['best']:.4f} at epoch {st['best_epoch']}).")
@@ -233,7 +230,7 @@ def _finish(learn:Learner, out:Path, tracker, training:dict, num_workers)->dict:
     metrics.update(temperature=T, nll=nll(logp, y), nll_calibrated=nll(logp, y, T),
                    best_epoch=st['best_epoch'], epochs_trained=st['global_epoch'] + 1, early_stopped=st['stopped'])
     preds.to_csv(out/'valid_preds.csv', index=False)
-    (out/'valid_metrics.json').write_text(json.dumps(metrics, indent=1) + '\n')
+    write_json(metrics, out/'valid_metrics.json')
     training = dict(training, n_train=len(learn.dls.train_ds), n_valid=len(learn.dls.valid_ds), best_epoch=st['best_epoch'])
     save_model(learn.model, out/'model', training=training, temperature=T,
                valid_metrics=dict(accuracy=metrics['accuracy'], f1_macro=metrics['f1_macro']))
@@ -305,7 +302,7 @@ def train_folds(items:pd.DataFrame, # indexed rows with `fold`
              f1_macro_folds=f1s, f1_macro_mean=float(np.mean(f1s)), f1_macro_sd=float(np.std(f1s, ddof=1)) if len(f1s) > 1 else 0.0,
              accuracy_folds=[per_fold[k]['accuracy'] for k in folds], n_valid=int(len(oof)),
              models=[str(p.relative_to(out)) for p in models])
-    (out/'valid_metrics.json').write_text(json.dumps(m, indent=1) + '\n')
+    write_json(m, out/'valid_metrics.json')
     return m
 
 # %% ../nbs/06_train.ipynb #4ab8db22
