@@ -222,34 +222,52 @@ def run_gradcam(args) -> int:
 def add_demo_parser(sub):
     p = sub.add_parser('demo', help=HELP['demo'])
     p.add_argument('--out', default='covidxray-demo', help='folder for everything [covidxray-demo]')
-    p.add_argument('--n-per-class', type=int, default=150, help='synthetic training images per class [150]')
+    p.add_argument('--n-per-class', type=int, default=400, help='synthetic training images per class [400]')
     p.add_argument('--epochs', type=int, default=None, help="training epochs [the demo recipe's for this device]")
     p.add_argument('--seed', type=int, default=0, help='seed [0]')
     p.set_defaults(func=run_demo)
     return p
+
+def _demo_recipe(device)->dict:
+    "The `demo` recipe for `device`, or `demo-scratch` (said why) where its ImageNet weights cannot be had."
+    from covidxray.train import recipe
+    from covidxray.weights import pretrained_source, PretrainedUnavailable
+    r = recipe('demo', device)
+    if r.get('pretrained'):
+        try: pretrained_source(r['arch'])
+        except PretrainedUnavailable as e:
+            print(f"{e}\nThe demo trains from scratch instead (recipe 'demo-scratch'): expect a weak model.")
+            r = recipe('demo-scratch', device)
+    return r
 
 def run_demo(args) -> int:
     "Synthetic data -> index -> train -> evaluate -> Grad-CAM grid, with the `demo` recipe for this device."
     from covidxray.core import get_device
     from covidxray.synthetic import make_synthetic, synthetic_lesions
     from covidxray.data import index_sources
-    from covidxray.train import train_fold, recipe
+    from covidxray.train import train_fold
     from covidxray.evaluate import evaluate_model, format_report
     from covidxray.gradcam import gradcam_files
     t0, out, device = time.time(), Path(args.out).resolve(), get_device()   # absolute: the tables it writes are read elsewhere
-    r = recipe('demo', device)
+    r = _demo_recipe(device)
     if args.epochs: r['epochs'] = args.epochs
-    print(f"device: {device}; recipe: {r}" + ('' if device.type == 'cuda' else " (no GPU: a CPU-sized backbone)"))
-    data = make_synthetic(out/'data'/'train', n_per_class=args.n_per_class, size=128, seed=args.seed)
-    test = make_synthetic(out/'data'/'test', n_per_class=max(10, args.n_per_class // 5), layout='radiography', size=128, seed=args.seed + 1)
+    print(f"device: {device}; recipe: {r}")
+    size = max(128, r.get('size') or 128)                     # films drawn at the resolution the model reads
+    data = make_synthetic(out/'data'/'train', n_per_class=args.n_per_class, size=size, seed=args.seed)
+    test = make_synthetic(out/'data'/'test', n_per_class=max(10, args.n_per_class // 5), layout='radiography', size=size, seed=args.seed + 1)
     ix = index_sources(data, n_folds=5, seed=args.seed); ix.items.to_csv(out/'items.csv', index=False)
     print(f"[{time.time() - t0:.0f}s] indexed {len(ix.items)} synthetic X-rays -> {out/'items.csv'}")
     m = train_fold(ix.items, out/'run', seed=args.seed, **r)
     print(f"[{time.time() - t0:.0f}s] trained: validation accuracy {m['accuracy']:.3f}, macro-F1 {m['f1_macro']:.3f} -> {out/'run'/'model'}")
     rep = evaluate_model(out/'run', test, out/'eval', n_boot=300)
     print(f"[{time.time() - t0:.0f}s] external (synthetic) test set:\n{format_report(rep)}\n-> {out/'eval'}")
-    synthetic_lesions(test)[['path', 'label']].to_csv(out/'test_labels.csv', index=False)
+    synthetic_lesions(test)[['path', 'label', 'mask']].to_csv(out/'test_labels.csv', index=False)
     g = gradcam_files(out/'run', out/'test_labels.csv', out/'gradcam')
+    if g['in_lesion']:
+        c = g['in_lesion']
+        print(f"Grad-CAM on the {c['n']} lesion films classified right: {c['share']:.0%} of each map lies in its lesion, "
+              f"which covers {c['area']:.1%} of the film ({c['ratio']:.1f}x its share; {c['shuffled_ratio']:.1f}x in another "
+              f"film's lesion); the map's peak is in the lesion on {c['hit_rate']:.0%} (chance {c['hit_chance']:.0%}).")
     print(f"[{time.time() - t0:.0f}s] done. model: {out/'run'/'model'}; metrics: {out/'eval'/'metrics.json'}; "
           f"plots: {out/'eval'}; Grad-CAM grid: {g['grid']}")
     return 0

@@ -234,7 +234,7 @@ def is_table(path:str|Path, # a CSV file
 def read_table(csv:str|Path, # a CSV with a file column and a label column
                source:str|None=None, # source name when the table has no `source` column; default: the CSV's folder name
               )->pd.DataFrame:
-    "Rows for an image table; keeps its `fold` column if it has one."
+    "Rows for an image table; keeps its `fold` column, and its `mask` column (lesion masks, resolved like the files), if it has them."
     csv = Path(csv)
     t = pd.read_csv(csv, dtype=str, keep_default_na=False)
     fc, lc, pc = _pick(t.columns, FILE_COLS), _pick(t.columns, LABEL_COLS), _pick(t.columns, PATIENT_COLS)
@@ -252,6 +252,7 @@ def read_table(csv:str|Path, # a CSV with a file column and a label column
         recs.append((str(p), lbl, src, pid, r.get('view', ''), r.get('orig_label', '') or r[lc], why))
     df = _rows(recs)
     if 'fold' in t.columns: df['fold'] = pd.to_numeric(t['fold'], errors='coerce').astype('Int64').values
+    if 'mask' in t.columns: df['mask'] = [str(m if Path(m).is_absolute() else csv.parent/m) if m else '' for m in t['mask']]
     return df
 
 # %% ../nbs/02_data.ipynb #8c854d0c

@@ -23,7 +23,7 @@ from pytorch_grad_cam.metrics.road import ROADMostRelevantFirstAverage, ROADLeas
 
 import warnings
 
-from .core import CLASSES
+from .core import CLASSES, write_json
 from .data import BadImage, image_paths, is_table, read_table
 from .inputs import input_spec, valid_aug, xray_pixels, to_model_input
 from .model import load_model, model_folders, predict
@@ -297,34 +297,44 @@ def cam_grid(model:nn.Module, # maps a normalised (N, 3, H, W) batch to logits
 
 # %% ../nbs/08_gradcam.ipynb #5e2db275
 def gradcam_files(model, # a model folder, a run folder (an all-folds run: its first fold), or a loaded model
-                  srcs, # image files, folders, or tables (with `label`, the grid shows the true class)
+                  srcs, # image files, folders, or tables (with `label`, the grid shows the true class; with `mask`, the lesions)
                   out:str|Path, # folder for the overlays and grid.png
                   method:str='gradcam', # gradcam, gradcam++, xgradcam, eigencam, layercam, scorecam, ... (`CAM_METHODS`)
                   n_per_class:int=4, # grid examples per class
                  )->dict:
-    "One Grad-CAM overlay per image of `srcs` and the grid, in `out`: `{'overlays', 'grid', 'skipped'}`."
+    "One Grad-CAM overlay per image of `srcs` and the grid, in `out`: `{'overlays', 'grid', 'skipped', 'in_lesion'}`."
     method = cam_method(method)
     m = model if isinstance(model, nn.Module) else load_model(model_folders(model)[0])
     layer, classes = m.config['cam_layer'], list(m.config['classes'])
     srcs = [srcs] if isinstance(srcs, (str, Path)) else list(srcs)
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    labels = {}
+    labels, masks = {}, {}
     for s in map(Path, srcs):
-        if s.suffix.lower() == '.csv' and is_table(s): labels.update(read_table(s).set_index('path').label.to_dict())
-    done, skipped = [], []
+        if s.suffix.lower() == '.csv' and is_table(s):
+            t = read_table(s); labels.update(zip(t.path, t.label))
+            if 'mask' in t: masks.update((p, k) for p, k in zip(t.path, t['mask']) if k)
+    done, skipped, scored = [], [], []
     for p in image_paths(srcs):
         try: x, gray = preprocess(p, m)
         except BadImage: skipped.append(p); continue
         cam = cam_maps(m, x, layer, method=method)[0]
         f = out/f'{len(done):04d}_{Path(p).stem}.png'
         Image.fromarray(overlay(gray, cam)).save(f); done.append((p, f))
+        if p in masks and classes[int(_softmax_probs(m, x).argmax())] == labels.get(p):   # right, and the lesion is known
+            scored.append((cam, load_mask(masks[p], m)))
     if skipped: warnings.warn(f"{len(skipped)} unreadable image(s) skipped: " + ', '.join(skipped[:10]))
-    items = pd.DataFrame({'path': [p for p, _ in done], 'label': [labels.get(p, '') for p, _ in done]})
+    items = pd.DataFrame({'path': [p for p, _ in done], 'label': [labels.get(p, '') for p, _ in done],
+                          'mask': [masks.get(p, '') for p, _ in done]})
     todo = ~items.label.isin(classes)                          # unlabelled: the grid row is the predicted class
     if todo.any(): items.loc[todo, 'label'] = np.array(classes)[predict(m, items.path[todo].tolist()).argmax(1)]
     fig = cam_grid(m, items, n_per_class=n_per_class, method=method)
     fig.savefig(out/'grid.png', dpi=110, bbox_inches='tight'); plt.close(fig)
-    return dict(overlays=[str(f) for _, f in done], grid=str(out/'grid.png'), skipped=skipped)
+    in_lesion = None
+    if any(k.any() for _, k in scored):
+        r = cam_in_lesion(np.stack([c for c, _ in scored]), np.stack([k for _, k in scored]))
+        in_lesion = dict({k: v for k, v in r.items() if k != 'per_image'}, method=method, layer=layer)
+        write_json(in_lesion, out/'cam_in_lesion.json')
+    return dict(overlays=[str(f) for _, f in done], grid=str(out/'grid.png'), skipped=skipped, in_lesion=in_lesion)
 
 # %% ../nbs/08_gradcam.ipynb #64d98cd6
 def road_score(model:nn.Module, # maps a normalised (N, 3, H, W) batch to logits

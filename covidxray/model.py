@@ -53,6 +53,9 @@ ARCHS = {   # covidxray's overrides only; input size, normalisation and stem com
     'resnet200d': ArchConfig(bs=16, channels_last=True),
     'resnet50d':  ArchConfig(bs=64),
     'resnet10t':  ArchConfig(bs=64),
+    # Grad-CAM one block before timm's last stage: on the demo's synthetic lesions (lite0, 192 px) its maps put 4.6x
+    # the lesions' share of the image inside them, blocks.6's 1.8x (the note of the transfer-learning issue)
+    **{f'tf_efficientnet_lite{i}': ArchConfig(cam_layer='body.blocks.5') for i in range(5)},
 }
 
 # %% ../nbs/05_model.ipynb #6e284f9e
@@ -80,9 +83,12 @@ def arch_config(arch:str, # a timm model name
 # %% ../nbs/05_model.ipynb #d67d0afb
 class XrayModel(nn.Module):
     "A timm backbone (`body`) and fastai's classification head (`head`); the body skips autograd when frozen."
-    def __init__(self, body:nn.Module, head:nn.Module, channels_last:bool=False):
+    def __init__(self, body:nn.Module, head:nn.Module,
+                 channels_last:bool=False, # run the body in channels-last memory format
+                 keep_bn_stats:bool=False, # the body's BatchNorm running statistics never update in training
+                ):
         super().__init__()
-        self.body, self.head, self.channels_last = body, head, channels_last
+        self.body, self.head, self.channels_last, self.keep_bn_stats = body, head, channels_last, keep_bn_stats
 
     @property
     def body_frozen(self)->bool:
@@ -90,9 +96,12 @@ class XrayModel(nn.Module):
         return not any(p.requires_grad for p in self.body.parameters())
 
     def train(self, mode:bool=True):
-        "Like `nn.Module.train`, but a frozen body stays in eval mode (its BatchNorm statistics stay put)."
+        "Like `nn.Module.train`, but a frozen body stays in eval mode, and with `keep_bn_stats` so does the body's BatchNorm."
         super().train(mode)
         if mode and self.body_frozen: self.body.eval()
+        elif mode and self.keep_bn_stats:
+            for m in self.body.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm): m.eval()
         return self
 
     def features(self, x): return self.body.forward_features(x)

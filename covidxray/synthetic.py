@@ -247,7 +247,7 @@ def _consolidation(rng:np.random.Generator, # random source
     "One dense, well-defined, irregular (lobar-looking) blob inside `lung`: (window slices, 0..1 opacity map)."
     core = cv2.erode((_lowres(lung) > 0.9).astype(np.float32), np.ones((3, 3), np.uint8), iterations=2)
     cy, cx = _sample_point(rng, core if core.any() else _lowres(lung) ** 8)   # keep the centre well inside the lung
-    r = rng.uniform(0.06, 0.10)
+    r = rng.uniform(0.09, 0.13)
     sl = _window(cy, cx, 1.8 * r, size)
     dy, dx = y[sl[0]] - cy, x[:, sl[1]] - cx
     ang = rng.uniform(0, np.pi); ca, sa = np.cos(ang), np.sin(ang)
@@ -271,7 +271,7 @@ def _pneumonia(rng:np.random.Generator, # random source
               ):
     "One (sometimes two) focal consolidations in one lung, density drawn per image: list of (slices, opacity)."
     lung = lungs[rng.integers(2)]
-    amp = rng.uniform(0.28, 0.42)
+    amp = rng.uniform(0.34, 0.46)
     return [(sl, amp * o) for sl, o in (_consolidation(rng, lung, y, x, size) for _ in range(1 + (rng.random() < 0.2)))]
 
 def _ggo_patch(rng:np.random.Generator, # random source
@@ -283,7 +283,7 @@ def _ggo_patch(rng:np.random.Generator, # random source
               ):
     "One hazy ground-glass patch, elongated along the lateral lung edge: (window slices, 0..1 opacity map)."
     cy, cx = _sample_point(rng, w)
-    sy, sx = rng.uniform(0.06, 0.10), rng.uniform(0.04, 0.065)
+    sy, sx = rng.uniform(0.09, 0.14), rng.uniform(0.055, 0.085)
     sl = _window(cy, cx, 2.2 * sy, size)
     p, q = (y[sl[0]] - cy) / sy, (x[:, sl[1]] - cx) / sx
     rr = p * p + q * q
@@ -302,12 +302,12 @@ def _covid(rng:np.random.Generator, # random source
     gy, gx = _grid(32)
     lat = np.clip(np.abs(gx - a['xm']) / a['hw'], 0, 1) ** 3             # prefer the lateral edge
     low = _sigmoid((gy - (a['top'] + a['bot']) / 2) / 0.06)              # prefer the lower half
-    amp = rng.uniform(0.15, 0.24)
+    amp = rng.uniform(0.24, 0.32)
     out = []
     for lung in lungs:
         w = _lowres(lung) ** 3 * lat * low
         out += [(sl, amp * rng.uniform(0.8, 1.1) * o)
-                for sl, o in (_ggo_patch(rng, lung, w, y, x, size) for _ in range(rng.integers(1, 4)))]
+                for sl, o in (_ggo_patch(rng, lung, w, y, x, size) for _ in range(rng.integers(2, 4)))]
     return out
 
 def _lesion_mask(ops:list, # list of (window slices, opacity map), one per lesion
@@ -328,7 +328,8 @@ def _exposure(d:np.ndarray, # density image, roughly 0..1 (bright = dense)
     d = _blur(d, rng.uniform(0.3, 1.2) * size / 256)
     d += rng.uniform(0.01, 0.05) * (rng.random(d.shape, dtype=np.float32) - 0.5)   # uniform noise: cheap, looks the same
     lut_x = np.linspace(0, 1, 256, dtype=np.float32)                   # gamma + window via a LUT on 8-bit input
-    lo, hi = rng.uniform(-0.08, 0.12), rng.uniform(0.72, 1.1)
+    q = np.quantile(d[::4, ::4], [0.02, 0.98])                         # auto-windowing on the film's own histogram
+    lo, hi = q[0] + rng.uniform(-0.12, 0.06), q[1] + rng.uniform(-0.08, 0.14)
     lut = np.clip((lut_x ** rng.uniform(0.75, 1.35) - lo) / (hi - lo) * 255, 0, 255).astype(np.uint8)
     return cv2.LUT(np.clip(d * 255, 0, 255).astype(np.uint8), lut)
 

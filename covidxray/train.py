@@ -57,6 +57,7 @@ def xray_learner(items:pd.DataFrame, # indexed rows with `path`, `label`, `fold`
                  aug:str='heavy', # training augmentation level
                  label_smoothing:float=0.0, # for the cross-entropy
                  train_bn:bool=False, # keep BatchNorm trainable while the body is frozen (fastai's default: True)
+                 keep_bn_stats:bool|None=None, # the body's BatchNorm keeps its pretrained statistics when fine-tuning; None: if pretrained
                  seed:int|None=0, # seeds weights init and shuffling
                  path:str|Path='.', # where checkpoints go (`path/checkpoint`)
                  vocab=CLASSES, # the classes
@@ -71,6 +72,8 @@ def xray_learner(items:pd.DataFrame, # indexed rows with `path`, `label`, `fold`
                    vocab=vocab, seed=seed)
     model = build_model(arch, n_classes=len(vocab), pretrained=pretrained, weights=weights, classes=vocab)
     model.config['size'] = size
+    if keep_bn_stats is None: keep_bn_stats = model.config['pretrained'] != 'none'
+    model.keep_bn_stats = settings['keep_bn_stats'] = bool(keep_bn_stats)
     learn = Learner(dls, model, loss_func=xray_loss(label_smoothing), metrics=[accuracy, f1_macro(len(vocab))],
                     splitter=body_head_split, train_bn=train_bn, path=Path(path), model_dir='checkpoint')
     learn.precision = set_precision(learn, precision, device)
@@ -307,8 +310,11 @@ def train_folds(items:pd.DataFrame, # indexed rows with `fold`
 
 # %% ../nbs/06_train.ipynb #4ab8db22
 RECIPES = {
-    'demo': {'cpu': dict(arch='resnet10t', pretrained=False, size=64, bs=16, epochs=8, lr=5e-3, aug='light'),
+    'demo': {'cpu': dict(arch='tf_efficientnet_lite0', pretrained=True, size=192, bs=32, freeze_epochs=2, epochs=3, lr=4e-3, aug='light'),
              'cuda': dict(arch='resnet200d', pretrained=False, bs=16, epochs=5, lr=5e-3, aug='light')},
+    # the demo without ImageNet weights (none installed, no hub): from scratch, weak (external macro-F1 about 0.6)
+    'demo-scratch': {'cpu': dict(arch='resnet10t', pretrained=False, size=64, bs=16, epochs=8, lr=5e-3, aug='light'),
+                     'cuda': dict(arch='resnet200d', pretrained=False, bs=16, epochs=5, lr=5e-3, aug='light')},
     # transfer learning on real X-rays: on a CPU the best measured per fold (bench/transfer_cpu.md), on a GPU the design's
     'transfer': {'cpu': dict(arch='tf_efficientnet_lite1', pretrained=True, freeze_epochs=1, epochs=3, lr=2e-3, aug='light', bs=32),
                  'cuda': dict(arch='resnet200d', pretrained=True)},
