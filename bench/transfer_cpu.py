@@ -56,7 +56,10 @@ def main():
     ap.add_argument('--ft-arch', default='tf_efficientnet_lite0', help='backbone of the fine-tune arm')
     ap.add_argument('--ft-lr', default='find', help="the fine-tune arm's lr, or 'find' [find]")
     ap.add_argument('--ft-aug', default='heavy', help="the fine-tune arm's augmentation [heavy]")
-    ap.add_argument('--ft-epochs', type=int, default=2, help='fine-tuning epochs after the frozen one [2]')
+    ap.add_argument('--ft-epochs', type=int, default=2, help='fine-tuning epochs after the frozen ones [2]')
+    ap.add_argument('--ft-freeze', type=int, default=1, help='frozen-body epochs first [1]')
+    ap.add_argument('--ft-bn', default='keep', choices=['keep', 'train'],
+                    help="the body's BatchNorm statistics while fine-tuning: kept (covidxray's default) or re-estimated [keep]")
     a = ap.parse_args()
     print(cpu_facts())
     items = index_sources(a.data, n_folds=5, seed=0).items
@@ -81,11 +84,11 @@ def main():
                              f1_macro=r['f1_macro'], accuracy=r['accuracy'])); print(rows[-1], flush=True)
         if 'finetune' in arms:
             t0 = time.perf_counter()
-            r = train_fold(items, Path(tmp)/'ft', arch=a.ft_arch, pretrained=True, freeze_epochs=1, epochs=a.ft_epochs,
-                           lr=a.ft_lr if a.ft_lr == 'find' else float(a.ft_lr), aug=a.ft_aug, bs=32)
+            r = train_fold(items, Path(tmp)/'ft', arch=a.ft_arch, pretrained=True, freeze_epochs=a.ft_freeze, epochs=a.ft_epochs,
+                           lr=a.ft_lr if a.ft_lr == 'find' else float(a.ft_lr), aug=a.ft_aug, bs=32, keep_bn_stats=a.ft_bn == 'keep')
             h = pd.read_csv(Path(tmp)/'ft'/'history.csv')
             print(h.to_string(), flush=True)
-            rows.append(dict(arm=f'frozen 1 + fine-tune {a.ft_epochs} (lr {a.ft_lr}, {a.ft_aug} aug)', arch=a.ft_arch, size=arch_size(a.ft_arch),
+            rows.append(dict(arm=f'frozen {a.ft_freeze} + fine-tune {a.ft_epochs} (lr {a.ft_lr}, {a.ft_aug} aug, BN statistics {a.ft_bn})', arch=a.ft_arch, size=arch_size(a.ft_arch),
                              minutes=(time.perf_counter() - t0) / 60, f1_macro=r['f1_macro'], accuracy=r['accuracy'],
                              history=h.to_dict('records'))); print(rows[-1], flush=True)
         if 'scratch' in arms:

@@ -29,6 +29,10 @@ HELP = {   # one line per subcommand, for `covidxray --help`
 
 _EMPTY, _VAR = inspect.Parameter.empty, (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
+def _is_bool(anno)->bool:
+    "An annotation 'bool', 'bool|None' or 'None|bool'."
+    return str(anno).replace(' ', '').replace("<class'", '').replace("'>", '') in ('bool', 'bool|None', 'None|bool')
+
 def _arg_type(anno, default):
     "int or float for an annotation such as 'int', 'int|None' or 'float', else str."
     a = str(anno).replace(' ', '').replace("<class'", '').replace("'>", '')
@@ -49,7 +53,7 @@ def add_settings(p:argparse.ArgumentParser, # the (sub)parser
         if d['default'] is _EMPTY or d.get('kind') in _VAR: continue
         default, doc = d['default'], (d['docment'] or '').replace('%', '%%')
         kw = dict(dest=name, default=default)
-        if isinstance(default, bool): kw.update(action=argparse.BooleanOptionalAction, help=doc)
+        if isinstance(default, bool) or _is_bool(d['anno']): kw.update(action=argparse.BooleanOptionalAction, help=doc)
         else: kw.update(type=_arg_type(d['anno'], default), help=f"{doc} [{default}]")
         kw.update(custom.get(name, {}))
         p.add_argument('--' + (rename or {}).get(name, name).replace('_', '-'), **kw)
@@ -102,7 +106,7 @@ def add_train_parser(sub):
     from covidxray.core import PRECISIONS
     from covidxray.data import load_items
     from covidxray.inputs import AUG_LEVELS
-    from covidxray.train import train_fold
+    from covidxray.train import train_fold, RECIPES
     p = sub.add_parser('train', help=HELP['train'],
                        description='Fine-tune a timm backbone with fastai on patient-grouped folds and write the model folder, '
                                    'the history and the validation metrics.')
@@ -114,15 +118,23 @@ def add_train_parser(sub):
     add_settings(p, train_fold, skip=('fold', 'cbs', 'vocab'), rename=dict(num_workers='workers'),
                  lr=dict(type=_lr), precision=dict(choices=('auto',) + PRECISIONS), aug=dict(choices=AUG_LEVELS))
     add_settings(p, load_items, only=('n_folds',), rename=dict(n_folds='folds'), help=None)
+    p.add_argument('--recipe', choices=list(RECIPES), default=None,
+                   help="start from a recipe's settings for this device (`train.RECIPES`: 'transfer' is the measured CPU "
+                        "transfer-learning recipe); an option given with other than its default value wins [None]")
     p.set_defaults(func=run_train)
     return p
 
 def run_train(args) -> int:
     from fastai.torch_core import rank_distrib
     from covidxray.data import load_items
-    from covidxray.train import train_fold, train_folds
+    from covidxray.train import train_fold, train_folds, recipe
     items = load_items(args.data, n_folds=args.n_folds, n_workers=args.num_workers)
     kw = settings_of(args, train_fold, skip=('fold',))
+    if args.recipe:
+        defaults = {k: prm.default for k, prm in inspect.signature(train_fold).parameters.items()}
+        r = recipe(args.recipe, kw.get('device'))
+        kw.update({k: v for k, v in r.items() if kw.get(k, defaults.get(k)) == defaults.get(k)})
+        print(f"recipe {args.recipe!r}: " + ', '.join(f'{k}={kw[k]}' for k in r))
     m = train_folds(items, args.out, **kw) if args.all_folds else train_fold(items, args.out, fold=args.fold, **kw)
     if rank_distrib(): return 0
     out = Path(args.out)

@@ -1,0 +1,68 @@
+"""Benchmark: the demo's recipe on its own synthetic data: external macro-F1, Grad-CAM on the lesions, and minutes.
+
+    HF_HUB_OFFLINE=1 NO_ALBUMENTATIONS_UPDATE=1 .venv/bin/python bench/demo_cpu.py \
+        [--size 192] [--n-per-class 400] [--arch tf_efficientnet_lite0] [--freeze 2] [--epochs 3] [--lr 4e-3] \
+        [--bn keep|train] [--layers body.blocks.5,body.blocks.6]
+
+Does what `covidxray demo` does with the settings given (synthetic films drawn at `--size`, patient-grouped fold 0 for
+validation, an external synthetic test set in another layout and seed), then scores Grad-CAM at each `--layers` on the
+test films the model classifies right (`gradcam.cam_in_lesion`: the share of each map inside its lesion mask against
+the lesion's share of the film, and against another film's lesion). The CPU's flags are printed first. Results and
+their commands are kept in bench/demo_cpu.md.
+"""
+import argparse, os, time, tempfile, warnings
+from pathlib import Path
+warnings.filterwarnings('ignore')
+os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
+
+import numpy as np
+from covidxray.synthetic import make_synthetic, synthetic_lesions
+from covidxray.data import index_sources
+from covidxray.model import predict
+from covidxray.train import train_fold
+from covidxray.evaluate import evaluate_model
+from covidxray.gradcam import load_inputs, load_mask, cam_maps, cam_in_lesion
+from transfer_cpu import cpu_facts
+
+def lesion_scores(model, test, layers):
+    "cam_in_lesion of Grad-CAM at each layer, on the lesion films `model` classifies right."
+    t = synthetic_lesions(test); t = t[t.label != 'Normal']
+    classes = list(model.config['classes'])
+    right = t[np.array(classes)[predict(model, t.path.tolist()).argmax(1)] == t.label.values]
+    x = load_inputs(right.path.tolist(), model)[0]
+    masks = np.stack([load_mask(k, model) for k in right['mask']])
+    targets = [classes.index(c) for c in right.label]
+    out = {}
+    for layer in layers:
+        cams = cam_maps(model, x, layer, targets=targets)
+        out[layer] = {k: v for k, v in cam_in_lesion(cams, masks).items() if k != 'per_image'}
+    return out
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--size', type=int, default=192); ap.add_argument('--n-per-class', type=int, default=400)
+    ap.add_argument('--arch', default='tf_efficientnet_lite0'); ap.add_argument('--freeze', type=int, default=2)
+    ap.add_argument('--epochs', type=int, default=3); ap.add_argument('--lr', type=float, default=4e-3)
+    ap.add_argument('--bn', default='keep', choices=['keep', 'train']); ap.add_argument('--bs', type=int, default=32)
+    ap.add_argument('--layers', default='body.blocks.5,body.blocks.6'); ap.add_argument('--seed', type=int, default=0)
+    a = ap.parse_args()
+    print(cpu_facts(), flush=True)
+    from covidxray.model import load_model
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp, t0 = Path(tmp), time.perf_counter()
+        data = make_synthetic(tmp/'train', n_per_class=a.n_per_class, size=a.size, seed=a.seed)
+        test = make_synthetic(tmp/'test', n_per_class=max(10, a.n_per_class // 5), layout='radiography', size=a.size, seed=a.seed + 1)
+        items = index_sources(data, n_folds=5, seed=a.seed).items
+        t1 = time.perf_counter()
+        v = train_fold(items, tmp/'run', arch=a.arch, pretrained=a.arch.startswith('tf_'), size=a.size, bs=a.bs, freeze_epochs=a.freeze,
+                       epochs=a.epochs, lr=a.lr, aug='light', seed=a.seed, keep_bn_stats=a.bn == 'keep')
+        t2 = time.perf_counter()
+        rep = evaluate_model(tmp/'run', test, tmp/'eval', n_boot=200)
+        cams = lesion_scores(load_model(tmp/'run'/'model'), test, a.layers.split(','))
+        print(f"\n{vars(a)}\ndata {t1 - t0:.0f} s, training {t2 - t1:.0f} s; validation macro-F1 {v['f1_macro']:.3f}; "
+              f"external macro-F1 {rep['f1_macro']:.3f} {rep['ci95']['f1_macro']}")
+        for layer, c in cams.items():
+            print(f"  Grad-CAM {layer}: n={c['n']}, in-lesion share {c['share']:.3f} / area {c['area']:.3f} = {c['ratio']:.2f}x "
+                  f"(another film's lesion {c['shuffled_ratio']:.2f}x), peak in lesion {c['hit_rate']:.2f} (chance {c['hit_chance']:.2f})")
+
+if __name__ == '__main__': main()
