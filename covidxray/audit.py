@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_audit.ipynb #6b1fb32a
 from __future__ import annotations
-import json, tempfile
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
 
 from .core import write_json
 from .data import open_xray, assign_folds, leakage, read_table, inspect_images
-from .model import model_folders, embed
+from .model import model_folders, embed, read_config
 from .train import train_fold
 from .evaluate import evaluation_table
 
@@ -101,7 +101,7 @@ def audit(model:str|Path, # model folder, run folder or all-folds run folder
           n_workers:int|None=None, # decoding processes
          )->dict:
     "Source probe, lungs-removed control and leakage: `out`/audit.json with a number and a reading each."
-    folders = model_folders(model); cfg = json.loads((folders[0]/'config.json').read_text())
+    folders = model_folders(model); cfg = read_config(folders[0])
     items, _ = evaluation_table(data, n_workers)
     items = items[items.label.isin(cfg['classes'])].reset_index(drop=True)
     if not len(items): raise ValueError(f"No labelled images of the model's classes in {data}: nothing to audit.")

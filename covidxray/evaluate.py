@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_evaluate.ipynb #31e27d2c
 from __future__ import annotations
-import json, warnings
+import warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -13,7 +13,7 @@ from scipy.stats import rankdata
 
 from .core import CLASSES, write_json
 from .data import index_sources, NoLayout, scan_folder, inspect_images
-from .model import model_folders, predict
+from .model import model_folders, predict, read_config
 
 # %% auto #0
 __all__ = ['HEADLINE', 'ece_score', 'classification_metrics', 'headline_figures', 'bootstrap_ci', 'per_source', 'plot_confusion',
@@ -300,7 +300,7 @@ def evaluate_model(model:str|Path, # model folder, run folder or all-folds run f
                   )->dict:
     "Predict `data` with `model`, write the report and plots to `out`, return the report."
     folders = model_folders(model)
-    classes = json.loads((folders[0]/'config.json').read_text())['classes']
+    classes = read_config(folders[0])['classes']
     items, dropped = evaluation_table(data, n_workers)
     if not len(items): raise ValueError(f"No readable images in {data}: nothing to evaluate.")
     probs = predict(folders, items, bs=bs, device=device, tta=tta)

@@ -30,8 +30,8 @@ from .inputs import InputSpec, input_spec, XrayFiles, TTA_VIEWS
 
 # %% auto #0
 __all__ = ['ARCHS', 'MODEL_FORMAT', 'ArchConfig', 'UnknownArch', 'arch_config', 'XrayModel', 'build_model', 'xray_loss',
-           'CPUAutocast', 'set_precision', 'save_model', 'load_model', 'softmax', 'nll', 'fit_temperature',
-           'item_paths', 'predict', 'embed', 'fold_models', 'model_folders', 'predict_paths']
+           'CPUAutocast', 'set_precision', 'save_model', 'BadModelFolder', 'read_config', 'load_model', 'softmax',
+           'nll', 'fit_temperature', 'item_paths', 'predict', 'embed', 'fold_models', 'model_folders', 'predict_paths']
 
 # %% ../nbs/05_model.ipynb #8b69d1d2
 @dataclass(frozen=True)
@@ -215,17 +215,37 @@ def save_model(model:XrayModel, # the model, with `.config`
         shutil.rmtree(tmp, ignore_errors=True); raise
     return folder
 
+class BadModelFolder(ValueError):
+    "A model folder whose `config.json` covidxray cannot use."
+
+_CONFIG_KEYS = dict(arch=str, classes=list, head=dict)    # what `load_model` needs, and its JSON type
+
+def read_config(folder:str|Path, # a model folder
+               )->dict:
+    "`folder`/config.json, checked: every problem is one `BadModelFolder` naming the file and the fix."
+    f, fix = Path(folder)/'config.json', "Point to a model folder written by `covidxray train` (RUN/model), or retrain it."
+    if not f.is_file():
+        raise BadModelFolder(f"{f} is missing: {Path(folder)} is not a covidxray model folder (config.json and model.safetensors). {fix}")
+    try: cfg = json.loads(f.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e: raise BadModelFolder(f"{f} is not valid JSON ({e}). {fix}") from None
+    if not isinstance(cfg, dict): raise BadModelFolder(f"{f} holds a JSON {type(cfg).__name__}, not the model's settings (an object). {fix}")
+    bad = [k for k, t in _CONFIG_KEYS.items() if not isinstance(cfg.get(k), t)]
+    if bad: raise BadModelFolder(f"{f} lacks {', '.join(repr(k) for k in bad)} (or has the wrong type). {fix}")
+    if not cfg['classes'] or not all(isinstance(c, str) for c in cfg['classes']):
+        raise BadModelFolder(f"{f}: 'classes' must be a non-empty list of class names, not {cfg['classes']!r}. {fix}")
+    return cfg
+
 def load_model(folder:str|Path, # a folder written by `save_model`
                device=None, # where to put the model; default: the CPU
               )->XrayModel:
     "The model in `folder` (eval mode, `.config` set), built from config.json and loaded from safetensors."
     folder = Path(folder)
-    if not (folder/'config.json').is_file() or not (folder/'model.safetensors').is_file():
-        raise FileNotFoundError(f"{folder} is not a covidxray model folder (config.json and model.safetensors). "
-                                "Point to RUN/model written by `covidxray train`.")
-    cfg = json.loads((folder/'config.json').read_text())
-    model = build_model(cfg['arch'], n_classes=len(cfg['classes']), pretrained=False, ps=cfg['head']['ps'],
-                        lin_ftrs=cfg['head']['lin_ftrs'], channels_last=cfg.get('channels_last', False), classes=cfg['classes'])
+    cfg = read_config(folder)
+    if not (folder/'model.safetensors').is_file():
+        raise FileNotFoundError(f"{folder/'model.safetensors'} is missing: {folder} is not a complete covidxray model folder. "
+                                "Point to RUN/model written by `covidxray train`, or retrain it.")
+    model = build_model(cfg['arch'], n_classes=len(cfg['classes']), pretrained=False, ps=cfg['head'].get('ps', 0.5),
+                        lin_ftrs=cfg['head'].get('lin_ftrs'), channels_last=cfg.get('channels_last', False), classes=cfg['classes'])
     fit_state_dict(model, read_weights(folder/'model.safetensors'), source=str(folder/'model.safetensors'))
     model.config = cfg
     return model.to(get_device(device) if device is not None else 'cpu').eval()
@@ -350,9 +370,9 @@ def model_folders(path:str|Path, # a model folder, a run folder, or an all-folds
                  )->list[Path]:
     "The model folder(s) at `path`: one model, or every fold's model of an all-folds run."
     p = Path(path)
-    if (p/'config.json').is_file(): return [p]
-    if (p/'model'/'config.json').is_file(): return [p/'model']
     if not p.exists(): raise FileNotFoundError(f"{p} does not exist: pass a model folder (RUN/model) or a run folder.")
+    for m in (p, p/'model'):                       # a model folder, even a damaged one: `read_config` says what is wrong
+        if any((m/n).is_file() for n in ('config.json', 'model.safetensors')): return [m]
     return fold_models(p)
 
 # %% ../nbs/05_model.ipynb #0fe1a39b
@@ -363,7 +383,7 @@ def predict_paths(model, # model folder, run folder or all-folds run folder
                  )->pd.DataFrame:
     "The prediction table (`path`, `pred`, `p_<Class>`...) for every image in `srcs`; unreadable ones get an empty `pred`."
     folders = model_folders(model)
-    classes = json.loads((folders[0]/'config.json').read_text())['classes']
+    classes = read_config(folders[0])['classes']
     paths = image_paths(srcs)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')

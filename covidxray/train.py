@@ -23,7 +23,7 @@ from fastai.torch_core import params, get_model, rank_distrib, num_distrib, Long
 
 from .core import CLASSES, get_device, seed_everything, write_json
 from .inputs import xray_dls
-from .model import arch_config, build_model, xray_loss, set_precision, save_model, predict, fit_temperature, nll, fold_models
+from .model import arch_config, build_model, xray_loss, set_precision, save_model, predict, fit_temperature, nll, fold_models, read_config
 
 # %% auto #0
 __all__ = ['RECIPES', 'f1_macro', 'body_head_split', 'xray_learner', 'RunTracker', 'XrayDistributedTrainer', 'distributed',
@@ -298,7 +298,7 @@ def train_folds(items:pd.DataFrame, # indexed rows with `fold`
     oof = pd.concat([pd.read_csv(out/f'fold{k}'/'valid_preds.csv').assign(fold=k) for k in folds], ignore_index=True)
     oof.to_csv(out/'valid_preds.csv', index=False)
     models = fold_models(out)
-    vocab = json.loads((models[0]/'config.json').read_text())['classes']
+    vocab = read_config(models[0])['classes']
     f1s = [per_fold[k]['f1_macro'] for k in folds]
     m = dict(accuracy=float(accuracy_score(oof.label, oof.pred)),
              f1_macro=float(f1_score(oof.label, oof.pred, average='macro', labels=vocab, zero_division=0)),
