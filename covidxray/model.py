@@ -30,8 +30,9 @@ from .inputs import InputSpec, input_spec, XrayFiles, TTA_VIEWS
 
 # %% auto #0
 __all__ = ['ARCHS', 'MODEL_FORMAT', 'ArchConfig', 'UnknownArch', 'arch_config', 'XrayModel', 'build_model', 'xray_loss',
-           'CPUAutocast', 'set_precision', 'save_model', 'BadModelFolder', 'read_config', 'load_model', 'softmax',
-           'nll', 'fit_temperature', 'item_paths', 'predict', 'embed', 'fold_models', 'model_folders', 'predict_paths']
+           'CPUAutocast', 'set_precision', 'save_model', 'BadModelFolder', 'read_config', 'tidy_model_folder',
+           'load_model', 'softmax', 'nll', 'fit_temperature', 'item_paths', 'predict', 'embed', 'fold_models',
+           'model_folders', 'predict_paths']
 
 # %% ../nbs/05_model.ipynb #8b69d1d2
 @dataclass(frozen=True)
@@ -234,6 +235,16 @@ def read_config(folder:str|Path, # a model folder
     if not cfg['classes'] or not all(isinstance(c, str) for c in cfg['classes']):
         raise BadModelFolder(f"{f}: 'classes' must be a non-empty list of class names, not {cfg['classes']!r}. {fix}")
     return cfg
+
+def tidy_model_folder(folder:str|Path, # a model folder `save_model` may have been writing when it was killed
+                     )->list[Path]:
+    "Undo what an interrupted `save_model` left beside `folder`: a previous model is put back, half-written ones removed; returns what was removed."
+    folder, removed = Path(folder), []
+    for old in sorted(folder.parent.glob(f'.{folder.name}.old-*')):
+        if not folder.exists(): old.rename(folder)           # killed between its two renames: the previous model is back
+        else: shutil.rmtree(old, ignore_errors=True); removed.append(old)
+    for tmp in sorted(folder.parent.glob(f'.{folder.name}.tmp-*')): shutil.rmtree(tmp, ignore_errors=True); removed.append(tmp)
+    return removed
 
 def load_model(folder:str|Path, # a folder written by `save_model`
                device=None, # where to put the model; default: the CPU

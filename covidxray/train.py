@@ -23,7 +23,7 @@ from fastai.torch_core import params, get_model, rank_distrib, num_distrib, Long
 
 from .core import CLASSES, get_device, seed_everything, write_json
 from .inputs import xray_dls
-from .model import arch_config, build_model, xray_loss, set_precision, save_model, predict, fit_temperature, nll, fold_models, read_config
+from .model import arch_config, build_model, xray_loss, set_precision, save_model, predict, fit_temperature, nll, fold_models, read_config, tidy_model_folder
 
 # %% auto #0
 __all__ = ['RECIPES', 'f1_macro', 'body_head_split', 'xray_learner', 'RunTracker', 'XrayDistributedTrainer', 'distributed',
@@ -167,8 +167,13 @@ def _phases(epochs:int, freeze_epochs:int, lr:float)->list:
     return ph
 
 def _clear_run(out:Path):
-    for n in ('model', 'checkpoint'): shutil.rmtree(out/n, ignore_errors=True)
-    for n in ('history.csv', 'valid_metrics.json', 'valid_preds.csv'): (out/n).unlink(missing_ok=True)
+    "A fresh run's start: the previous run's checkpoint and history go; its model and metrics stay until new ones replace them."
+    shutil.rmtree(out/'checkpoint', ignore_errors=True); (out/'history.csv').unlink(missing_ok=True)
+    tidy_model_folder(out/'model')
+
+def _finished(out:Path)->bool:
+    "A run folder whose training finished: model and validation metrics written, no checkpoint of a run in progress."
+    return (out/'model'/'config.json').is_file() and (out/'valid_metrics.json').is_file() and not (out/'checkpoint'/'state.json').is_file()
 
 def _valid_report(learn:Learner, num_workers:int|None=0)->tuple[dict, pd.DataFrame]:
     "Metrics and per-image probabilities of `learn`'s model on its validation set, through `predict` (no collective ops)."
@@ -255,6 +260,9 @@ def train_fold(items:pd.DataFrame, # indexed rows with `path`, `label`, `fold`
     "Train on all folds but `fold`, validate on `fold`, write the run folder `out`; returns the validation metrics."
     out = Path(out)
     if epochs < 0 or (freeze_epochs or 0) < 0: raise ValueError(f"epochs={epochs} and freeze_epochs={freeze_epochs} must not be negative.")
+    if resume and _finished(out):
+        print(f"{out} is a finished run: nothing to resume, nothing changed (to retrain it, run without --resume).")
+        return json.loads((out/'valid_metrics.json').read_text())
     device = get_device(kwargs.pop('device', None))
     if num_distrib() > 1 and device.type == 'cuda': torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
     learn = xray_learner(items, device=device, path=out, **kwargs)
@@ -290,7 +298,7 @@ def train_folds(items:pd.DataFrame, # indexed rows with `fold`
     per_fold = {}
     for k in folds:
         fo = out/f'fold{k}'
-        if resume and (fo/'model'/'config.json').is_file() and (fo/'valid_metrics.json').is_file():
+        if resume and _finished(fo):
             print(f"fold {k}: already trained, kept"); per_fold[k] = json.loads((fo/'valid_metrics.json').read_text()); continue
         print(f"fold {k}:")
         per_fold[k] = train_fold(items, fo, fold=k, resume=resume, **kwargs)
