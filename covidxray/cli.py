@@ -29,13 +29,17 @@ HELP = {   # one line per subcommand, for `covidxray --help`
 
 _EMPTY, _VAR = inspect.Parameter.empty, (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
+def _anno(anno)->str:
+    "An annotation as plain text: 'int', 'bool|None', ..."
+    return str(anno).replace(' ', '').replace("<class'", '').replace("'>", '')
+
 def _is_bool(anno)->bool:
     "An annotation 'bool', 'bool|None' or 'None|bool'."
-    return str(anno).replace(' ', '').replace("<class'", '').replace("'>", '') in ('bool', 'bool|None', 'None|bool')
+    return _anno(anno) in ('bool', 'bool|None', 'None|bool')
 
 def _arg_type(anno, default):
     "int or float for an annotation such as 'int', 'int|None' or 'float', else str."
-    a = str(anno).replace(' ', '').replace("<class'", '').replace("'>", '')
+    a = _anno(anno)
     for t in (int, float):
         if a in (t.__name__, f'{t.__name__}|None', f'None|{t.__name__}'): return t
     return type(default) if type(default) in (int, float) else str
