@@ -24,8 +24,9 @@ from .core import CLASSES
 from .data import open_xray, to_gray8, BadImage
 
 # %% auto #0
-__all__ = ['TTA_VIEWS', 'AUG_LEVELS', 'InputSpec', 'input_spec', 'valid_aug', 'xray_pixels', 'to_model_input', 'xray_input',
-           'XrayFiles', 'train_aug', 'TensorXray', 'ReadXray', 'Albumentations', 'XrayNormalize', 'xray_dls']
+__all__ = ['ROI_COLS', 'TTA_VIEWS', 'AUG_LEVELS', 'InputSpec', 'input_spec', 'roi_crop', 'read_side', 'row_box', 'valid_aug',
+           'xray_pixels', 'to_model_input', 'xray_input', 'XrayFiles', 'train_aug', 'TensorXray', 'ReadXray',
+           'Albumentations', 'XrayNormalize', 'xray_dls']
 
 # %% ../nbs/03_inputs.ipynb #e03d7ced
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class InputSpec:
     size:int=256 # side of the square input in px
     mean:tuple=IMAGENET_DEFAULT_MEAN # per-channel mean the backbone was trained with
     std:tuple=IMAGENET_DEFAULT_STD # per-channel standard deviation
+    roi:str|None=None # 'lungs': the model sees the square around each image's lung box (`roi_crop`); None: the whole film
 
 def input_spec(cfg=None, # an `InputSpec`, a model (its `.config`), its config dict, an `ArchConfig`, timm's data config, or a side in px
                size:int|None=None, # a side that overrides `cfg`'s
@@ -47,8 +49,44 @@ def input_spec(cfg=None, # an `InputSpec`, a model (its `.config`), its config d
         side = get('size') or (get('input_size') or (None,))[-1]  # ours, or timm's (3, H, W)
         if side is None and size is None:
             raise ValueError(f"{type(cfg).__name__} does not say the model's input size: pass size= or a model's config.")
-        spec = InputSpec(int(side or size), tuple(get('mean') or IMAGENET_DEFAULT_MEAN), tuple(get('std') or IMAGENET_DEFAULT_STD))
+        roi = get('roi'); roi = roi.get('kind') if isinstance(roi, dict) else roi   # a model's config: {'kind': 'lungs', ...}
+        spec = InputSpec(int(side or size), tuple(get('mean') or IMAGENET_DEFAULT_MEAN), tuple(get('std') or IMAGENET_DEFAULT_STD), roi)
     return dataclasses.replace(spec, size=int(size)) if size else spec
+
+# %% ../nbs/03_inputs.ipynb #b5946bbb
+ROI_COLS = ('roi_x0', 'roi_y0', 'roi_x1', 'roi_y1')
+
+def _check_box(box)->tuple:
+    x0, y0, x1, y1 = (float(v) for v in box)
+    if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
+        raise ValueError(f"A box is (x0, y0, x1, y1) with 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1, not {tuple(box)}.")
+    return x0, y0, x1, y1
+
+def roi_crop(gray:np.ndarray, # uint8 HxW image
+             box, # (x0, y0, x1, y1) as fractions of the image
+            )->np.ndarray:
+    "The square of `gray` centred on `box` whose side is the box's longer side (cut by the image's edges, never padded)."
+    x0, y0, x1, y1 = _check_box(box)
+    h, w = gray.shape[:2]
+    side = max(1, min(round(max((x1 - x0) * w, (y1 - y0) * h)), w, h))
+    left = int(np.clip(round((x0 + x1) / 2 * w - side / 2), 0, w - side))
+    top = int(np.clip(round((y0 + y1) / 2 * h - side / 2), 0, h - side))
+    return gray[top:top + side, left:left + side]
+
+def read_side(size:int, # the model's input side
+              box=None, # the box that will be cropped, or None
+             )->int:
+    "The shorter side to decode a film at so that cropping `box` still leaves `size` px (at most 4x `size`)."
+    if box is None: return size
+    x0, y0, x1, y1 = _check_box(box)
+    return int(np.ceil(size / max(min(x1 - x0, y1 - y0), 0.25) - 1e-6))
+
+def row_box(row, # a table row (Series or dict) that may carry `ROI_COLS`
+           )->tuple|None:
+    "The row's box, or None where it has none (no columns, or empty values)."
+    try: box = tuple(float(row[c]) for c in ROI_COLS)
+    except (KeyError, TypeError, ValueError): return None
+    return None if any(np.isnan(box)) else box
 
 # %% ../nbs/03_inputs.ipynb #b62f83ec
 @lru_cache(maxsize=64)
@@ -64,12 +102,17 @@ TTA_VIEWS = (None, A.Affine(scale=(1.1, 1.1), p=1), A.Affine(rotate=(-5, -5), p=
 def xray_pixels(src, # an image file, a PIL image, or a uint8 HxW array as `open_xray(path, size)` returns it
                 cfg=None, # anything `input_spec` reads
                 view=None, # a test-time view (one of `TTA_VIEWS`)
+                box=None, # a region to crop first: (x0, y0, x1, y1) as fractions of the film (`roi_crop`)
                )->np.ndarray:
-    "The uint8 HxW image the model sees: `src` read, resized and centre-cropped to the input size."
+    "The uint8 HxW image the model sees: `src` read, cropped to `box` if given, resized and centre-cropped to the input size."
     spec = input_spec(cfg)
+    if box is None and spec.roi and not isinstance(src, (np.ndarray, Image.Image)):
+        raise ValueError(f"This model reads the {spec.roi} region of each film, and no box was given for {src}: "
+                         "predict through covidxray.model.predict (it segments the films), or pass box=.")
     if isinstance(src, Image.Image): src = np.asarray(to_gray8(src))
-    g = src if isinstance(src, np.ndarray) else np.asarray(open_xray(src, size=spec.size))
+    g = src if isinstance(src, np.ndarray) else np.asarray(open_xray(src, size=read_side(spec.size, box)))
     if g.dtype != np.uint8 or g.ndim != 2: raise ValueError(f"expected a uint8 gray image (H, W), not {g.dtype} {g.shape}.")
+    if box is not None: g = roi_crop(g, box)
     return valid_aug(spec.size, view)(image=g)['image']
 
 # %% ../nbs/03_inputs.ipynb #9e5c7acc
@@ -98,11 +141,14 @@ class XrayFiles(torch.utils.data.Dataset):
                  cfg=None, # anything `input_spec` reads: usually the model
                  view=None, # a test-time view (one of `TTA_VIEWS`)
                  skip_bad:bool=False, # unreadable file: zeros and False instead of `BadImage`
+                 boxes=None, # one region per file to crop first (`roi_crop`; None entries: the whole film), or None
                 ):
         self.paths, self.spec, self.view, self.skip_bad = list(paths), input_spec(cfg), view, skip_bad
+        self.boxes = list(boxes) if boxes is not None else [None] * len(self.paths)
+        if len(self.boxes) != len(self.paths): raise ValueError(f"{len(self.boxes)} boxes for {len(self.paths)} files.")
     def __len__(self): return len(self.paths)
     def __getitem__(self, i):
-        try: return xray_input(self.paths[i], self.spec, self.view), True
+        try: return to_model_input(xray_pixels(self.paths[i], self.spec, self.view, self.boxes[i]), self.spec)[0], True
         except BadImage:
             if not self.skip_bad: raise
             return torch.zeros(3, self.spec.size, self.spec.size), False
@@ -136,11 +182,12 @@ class TensorXray(TensorImageBW):
     _show_args = {'cmap': 'gray'}
 
 class ReadXray(Transform):
-    "Table row (or path) -> uint8 HxW array, shorter side about `size` (`open_xray`)."
+    "Table row (or path) -> uint8 HxW array, shorter side about `size` (`open_xray`); cropped to the row's box (`ROI_COLS`) if it has one."
     def __init__(self, size:int=256): self.size = size
     def encodes(self, row) -> np.ndarray:
-        p = row['path'] if isinstance(row, (pd.Series, dict)) else row
-        return np.asarray(open_xray(p, size=self.size))
+        p, box = (row['path'], row_box(row)) if isinstance(row, (pd.Series, dict)) else (row, None)
+        g = np.asarray(open_xray(p, size=read_side(self.size, box)))
+        return g if box is None else roi_crop(g, box)
 
 class Albumentations(RandTransform):
     "`train` albumentations on the training split, `xray_pixels` on the others; a `TensorXray` of uint8 out."

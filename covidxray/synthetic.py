@@ -337,14 +337,15 @@ def _warp(img:np.ndarray, # float32 density image
           mask:np.ndarray, # bool lesion mask
           rng:np.random.Generator, # random source
           size:int, # image side in pixels
+          *more, # more bool masks (the lung fields), moved the same way
          ):
-    "Small random rotation, scale and shift of the patient, applied identically to image and mask."
+    "Small random rotation, scale and shift of the patient, applied identically to image and masks."
     M = cv2.getRotationMatrix2D((size / 2, size / 2), rng.uniform(-5, 5), rng.uniform(0.93, 1.07))
     M[:, 2] += rng.uniform(-0.04, 0.04, 2) * size
     bg = float(img[:, 0].mean())
     img = cv2.warpAffine(img, M, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=bg)
-    m = cv2.warpAffine(mask.astype(np.uint8), M, (size, size), flags=cv2.INTER_NEAREST)
-    return img, m.astype(bool)
+    ms = [cv2.warpAffine(m.astype(np.uint8), M, (size, size), flags=cv2.INTER_NEAREST).astype(bool) for m in (mask, *more)]
+    return (img, *ms)
 
 def _density(a:dict, # anatomy parameters
              lungs:list, # [image-left, image-right] effective lung masks
@@ -370,21 +371,22 @@ def _density(a:dict, # anatomy parameters
 def synth_xray(label:str, # one of CLASSES
                rng:np.random.Generator, # random source (the result is deterministic given its state)
                size:int=256, # image side in pixels
-              ) -> tuple[np.ndarray, np.ndarray]:
-    "One synthetic frontal chest X-ray of class `label`: (uint8 HxW grayscale image, bool HxW lesion mask; all False for Normal)."
+               lungs:bool=False, # also return the lung-field mask
+              ) -> tuple:
+    "One synthetic frontal chest X-ray of class `label`: (uint8 HxW grayscale image, bool HxW lesion mask; all False for Normal[, bool HxW lung fields])."
     if label not in CLASSES: raise ValueError(f'label must be one of {CLASSES}, got {label!r}')
     y, x = _grid(size)
     a = _anatomy_params(rng)
     heart = _heart(a, size)
-    lungs = [l * (1 - 0.92 * heart) for l in _lungs(a, size, rng)]
-    d = _density(a, lungs, heart, rng, y, x, size)
-    if label == 'Pneumonia': ops = _pneumonia(rng, lungs, y, x, size)
-    elif label == 'Covid': ops = _covid(rng, lungs, a, size, y, x)
+    fields = [l * (1 - 0.92 * heart) for l in _lungs(a, size, rng)]   # the heart's shadow is not lung field
+    d = _density(a, fields, heart, rng, y, x, size)
+    if label == 'Pneumonia': ops = _pneumonia(rng, fields, y, x, size)
+    elif label == 'Covid': ops = _covid(rng, fields, a, size, y, x)
     else: ops = []
     for sl, o in ops: d[sl] += o
-    mask = _lesion_mask(ops, lungs[0] + lungs[1])
-    d, mask = _warp(d, mask, rng, size)
-    return _exposure(d, rng, size), mask
+    mask = _lesion_mask(ops, fields[0] + fields[1])
+    d, mask, lung = _warp(d, mask, rng, size, fields[0] + fields[1] > 0.5)
+    return (_exposure(d, rng, size), mask, lung) if lungs else (_exposure(d, rng, size), mask)
 
 # %% ../nbs/01_synthetic.ipynb #26cd1986
 SYNTH_LAYOUTS = ('folders', 'table', 'radiography', 'ieee8023', 'kermany')
@@ -411,7 +413,7 @@ def make_synthetic(dest:str|Path, # folder to write into (created)
                   )->Path:
     "Write a synthetic chest X-ray collection in `layout` under `dest`; returns `dest`."
     if layout not in SYNTH_LAYOUTS: raise ValueError(f"layout must be one of {SYNTH_LAYOUTS}, not {layout!r}")
-    dest = Path(dest); (dest/'.lesions').mkdir(parents=True, exist_ok=True)
+    dest = Path(dest); (dest/'.lesions').mkdir(parents=True, exist_ok=True); (dest/'.lungs').mkdir(exist_ok=True)
     if layout == 'kermany': classes = [c for c in classes if c != 'Covid']
     recs, pid = [], 0
     for ci, label in enumerate(classes):
@@ -420,13 +422,18 @@ def make_synthetic(dest:str|Path, # folder to write into (created)
         while k < n_per_class:
             pid += 1
             for j in range(min(int(rng.integers(1, 4)), n_per_class - k)):
-                img, mask = synth_xray(label, rng, size)
+                img, mask, lung = synth_xray(label, rng, size, lungs=True)
                 rel, patient = _synth_names(layout, label, pid, j)
                 (dest/rel).parent.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(img).save(dest/rel, quality=95)
                 mrel = f'.lesions/{Path(rel).stem}.png'
                 Image.fromarray(mask.astype(np.uint8) * 255).save(dest/mrel)
-                recs.append(dict(file=rel, mask=mrel, label=label, patient=patient, view='PA' if j % 2 == 0 else 'AP'))
+                lrel = f'.lungs/{Path(rel).stem}.png'
+                Image.fromarray(lung.astype(np.uint8) * 255).save(dest/lrel)
+                if layout == 'radiography':    # the COVID-19 Radiography Database ships a lung mask per image in masks/
+                    (dest/rel.replace('/images/', '/masks/')).parent.mkdir(parents=True, exist_ok=True)
+                    Image.fromarray(lung.astype(np.uint8) * 255).save(dest/rel.replace('/images/', '/masks/'))
+                recs.append(dict(file=rel, mask=mrel, lungs=lrel, label=label, patient=patient, view='PA' if j % 2 == 0 else 'AP'))
                 k += 1
     t = pd.DataFrame(recs)
     t.to_csv(dest/'.lesions'/'lesions.csv', index=False)
@@ -440,6 +447,7 @@ def make_synthetic(dest:str|Path, # folder to write into (created)
 
 def synthetic_lesions(root:str|Path, # a folder written by `make_synthetic`
                      )->pd.DataFrame:
-    "The lesion table of a synthetic collection: absolute `path` and `mask` per image."
+    "The lesion table of a synthetic collection: absolute `path`, lesion `mask` and lung-field mask `lungs` per image."
     root = Path(root); t = pd.read_csv(root/'.lesions'/'lesions.csv')
-    return t.assign(path=[str(root/f) for f in t.file], mask=[str(root/m) for m in t['mask']])
+    return t.assign(path=[str(root/f) for f in t.file], mask=[str(root/m) for m in t['mask']],
+                    lungs=[str(root/m) for m in t['lungs']])
