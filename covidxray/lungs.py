@@ -30,7 +30,7 @@ from .weights import timm_cfg, pretrained_source, package_weights, fit_state_dic
 __all__ = ['SEG_FORMAT', 'LUNG_COLS', 'mask_pairs', 'read_mask', 'seg_pixels', 'seg_aug', 'LungPairs', 'LungSegmenter',
            'build_segmenter', 'seg_spec', 'clean_mask', 'mask_check', 'lung_box', 'dice', 'DiceBCELoss',
            'save_segmenter', 'load_segmenter', 'train_segmenter', 'segment_probs', 'segmenter_id', 'lung_table',
-           'plot_lungs']
+           'add_lung_boxes', 'plot_lungs']
 
 # %% ../nbs/04a_lungs.ipynb #ad5281f1
 def _resolve(p, root:Path)->str:
@@ -348,9 +348,23 @@ def lung_table(seg:nn.Module|str|Path, # a segmenter, or its folder
     if cache:
         keep = [] if not Path(cache).is_file() else [pd.read_csv(cache, keep_default_na=False)]
         allrows = pd.concat(keep + [t], ignore_index=True).drop_duplicates('path', keep='last')
-        tmp = Path(cache).with_name(f'.{Path(cache).name}.tmp-{os.getpid()}')
+        tmp = Path(cache).with_name(f'.{Path(cache).name}.tmp-{os.getpid()}'); tmp.parent.mkdir(parents=True, exist_ok=True)
         allrows.to_csv(tmp, index=False); os.replace(tmp, cache)
     return t
+
+# %% ../nbs/04a_lungs.ipynb #a9020178
+def add_lung_boxes(items:pd.DataFrame, # rows with `path`
+                   seg:nn.Module|str|Path, # a segmenter, or its folder
+                   margin:float=0.05, # the box's margin
+                   cache:str|Path|None=None, # `lung_table`'s cache
+                   **kwargs, # to `lung_table`: bs, device, num_workers
+                  )->pd.DataFrame:
+    "`items` with `ROI_COLS`, `lung_ok` and `lung_check`: the table's own boxes where it has them, else segmented (cached)."
+    if set(ROI_COLS) <= set(items.columns) and items[list(ROI_COLS)].notna().all().all():
+        return items if 'lung_ok' in items else items.assign(lung_ok=True, lung_check='')
+    t = lung_table(seg, items.path, margin=margin, cache=cache, **kwargs)
+    return items.drop(columns=[c for c in LUNG_COLS if c in items.columns]).assign(
+        **{c: t[c].values for c in ROI_COLS + ('lung_ok', 'lung_check', 'lung_fraction')})
 
 # %% ../nbs/04a_lungs.ipynb #347475a3
 def plot_lungs(table:pd.DataFrame, # `lung_table` rows with `lung_mask` (and a `by` column)

@@ -26,13 +26,14 @@ from fastprogress.fastprogress import progress_bar
 from .core import CLASSES, get_device, pick_precision, autocast_dtype
 from .weights import timm_cfg, read_weights, fit_state_dict, pretrained_source, package_weights
 from .data import image_paths
-from .inputs import InputSpec, input_spec, XrayFiles, TTA_VIEWS
+from .inputs import InputSpec, input_spec, XrayFiles, TTA_VIEWS, ROI_COLS, row_box
+from .lungs import LungSegmenter, load_segmenter, save_segmenter, lung_table, segmenter_id
 
 # %% auto #0
 __all__ = ['ARCHS', 'MODEL_FORMAT', 'ArchConfig', 'UnknownArch', 'arch_config', 'XrayModel', 'build_model', 'xray_loss',
            'CPUAutocast', 'set_precision', 'save_model', 'BadModelFolder', 'read_config', 'tidy_model_folder',
-           'load_model', 'softmax', 'nll', 'fit_temperature', 'item_paths', 'predict', 'embed', 'fold_models',
-           'model_folders', 'predict_paths']
+           'load_model', 'attach_segmenter', 'lung_segmenter', 'input_boxes', 'softmax', 'nll', 'fit_temperature',
+           'item_paths', 'predict', 'embed', 'fold_models', 'model_folders', 'predict_paths']
 
 # %% ../nbs/05_model.ipynb #8b69d1d2
 @dataclass(frozen=True)
@@ -207,6 +208,7 @@ def save_model(model:XrayModel, # the model, with `.config`
         sd = {k: v.detach().to('cpu').contiguous() for k, v in model.state_dict().items()}
         safetensors.torch.save_file(sd, str(tmp/'model.safetensors'), metadata={'format': 'pt', 'covidxray': str(MODEL_FORMAT)})
         cfg = {**model.config, **extra, 'format': MODEL_FORMAT}
+        if cfg.get('roi'): save_segmenter(lung_segmenter(model), tmp/'lungs')   # a lung-crop model carries its segmenter
         (tmp/'config.json').write_text(json.dumps(cfg, indent=1, default=str) + '\n')
         old = folder.parent/f'.{folder.name}.old-{os.getpid()}'
         if folder.exists(): folder.rename(old)
@@ -258,8 +260,39 @@ def load_model(folder:str|Path, # a folder written by `save_model`
     model = build_model(cfg['arch'], n_classes=len(cfg['classes']), pretrained=False, ps=cfg['head'].get('ps', 0.5),
                         lin_ftrs=cfg['head'].get('lin_ftrs'), channels_last=cfg.get('channels_last', False), classes=cfg['classes'])
     fit_state_dict(model, read_weights(folder/'model.safetensors'), source=str(folder/'model.safetensors'))
+    if cfg.get('roi'): attach_segmenter(model, load_segmenter(folder/'lungs'), cfg['roi'].get('margin', 0.05))
     model.config = cfg
     return model.to(get_device(device) if device is not None else 'cpu').eval()
+
+# %% ../nbs/05_model.ipynb #603e2a3f
+def attach_segmenter(model:nn.Module, # an `XrayModel`
+                     seg:LungSegmenter, # the lung segmenter whose boxes the model reads
+                     margin:float=0.05, # the box's margin, as a fraction of the film
+                    )->nn.Module:
+    "Make `model` a lung-crop model: `config['roi']` says so, and the segmenter travels with it (not a submodule: not trained)."
+    model.__dict__['_lung_segmenter'] = seg                  # a plain attribute: not in the state dict, not optimised
+    model.config['roi'] = dict(kind='lungs', margin=float(margin), segmenter='lungs', segmenter_id=segmenter_id(seg))
+    return model
+
+def lung_segmenter(model:nn.Module)->LungSegmenter|None:
+    "The lung segmenter a lung-crop model carries (None for a whole-film model)."
+    return model.__dict__.get('_lung_segmenter')
+
+def input_boxes(model:nn.Module, # a loaded model
+                items, # paths, or a table with `path` (and `ROI_COLS` if it was segmented)
+                device=None, # where the segmenter runs
+                num_workers:int=0, # loader processes
+               )->list|None:
+    "The box to crop each image to for `model` (None for a whole-film model): the table's, else its segmenter's."
+    roi = model.config.get('roi')
+    if not roi: return None
+    if isinstance(items, pd.DataFrame) and set(ROI_COLS) <= set(items.columns):
+        boxes = [row_box(r) for _, r in items.iterrows()]
+        if all(b is not None for b in boxes): return boxes
+    seg = lung_segmenter(model)
+    if seg is None: raise ValueError("This model reads the lungs but carries no segmenter: load it with load_model(folder).")
+    t = lung_table(seg, item_paths(items), margin=roi.get('margin', 0.05), device=device, num_workers=num_workers)
+    return [tuple(r) for r in t[list(ROI_COLS)].itertuples(index=False)]
 
 # %% ../nbs/05_model.ipynb #7f78aff7
 def softmax(logits:np.ndarray, # (N, C) logits (or log-probabilities)
@@ -302,9 +335,9 @@ def _members(models)->list:
             raise ValueError(f"Ensemble members disagree on the classes: {ms[0].config['classes']} vs {m.config['classes']}.")
     return ms
 
-def _probs(model, paths, spec, view, T, bs, device, dtype, num_workers, skip_bad, progress)->np.ndarray:
+def _probs(model, paths, spec, view, T, bs, device, dtype, num_workers, skip_bad, progress, boxes=None)->np.ndarray:
     "One model's probabilities for one view; NaN rows for unreadable files."
-    dl = torch.utils.data.DataLoader(XrayFiles(paths, spec, view, skip_bad=skip_bad), batch_size=bs, num_workers=num_workers)
+    dl = torch.utils.data.DataLoader(XrayFiles(paths, spec, view, skip_bad=skip_bad, boxes=boxes), batch_size=bs, num_workers=num_workers)
     probs, oks = [], []
     with torch.no_grad(), (torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()):
         for xb, ok in (progress_bar(dl, leave=False) if progress else dl):   # streams: one batch in memory
@@ -341,7 +374,8 @@ def predict(models, # a model, a model folder, or a list of them (an ensemble); 
         T = temperature if temperature is not None else m.config.get('temperature', 1.0)
         spec = input_spec(m, size)
         was_training, m = m.training, m.to(device).eval()
-        out += [_probs(m, paths, spec, view, T, bs, device, dtype, num_workers, on_error == 'skip', progress)
+        boxes = input_boxes(m, items, device, num_workers)     # None unless the model reads the lungs
+        out += [_probs(m, paths, spec, view, T, bs, device, dtype, num_workers, on_error == 'skip', progress, boxes)
                 for view in (TTA_VIEWS if tta else (None,))]
         m.train(was_training)
     res = np.mean(out, 0).astype(np.float32)
@@ -362,7 +396,7 @@ def embed(model, # a model, or a model folder
     device, paths = get_device(device), item_paths(items)
     if not paths: return np.zeros((0, m.body.num_features), np.float32)
     was_training, m = m.training, m.to(device).eval()
-    dl = torch.utils.data.DataLoader(XrayFiles(paths, m), batch_size=bs)
+    dl = torch.utils.data.DataLoader(XrayFiles(paths, m, boxes=input_boxes(m, items, device)), batch_size=bs)
     dtype = autocast_dtype(pick_precision(device, precision))
     with torch.no_grad(), (torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()):
         out = torch.cat([m.features(xb.to(device)).float().mean((2, 3)).cpu() for xb, _ in dl])

@@ -23,7 +23,8 @@ from fastai.torch_core import params, get_model, rank_distrib, num_distrib, Long
 
 from .core import CLASSES, get_device, seed_everything, write_json
 from .inputs import xray_dls
-from .model import arch_config, build_model, xray_loss, set_precision, save_model, predict, fit_temperature, nll, fold_models, read_config, tidy_model_folder
+from .lungs import load_segmenter, add_lung_boxes
+from .model import attach_segmenter, arch_config, build_model, xray_loss, set_precision, save_model, predict, fit_temperature, nll, fold_models, read_config, tidy_model_folder
 
 # %% auto #0
 __all__ = ['RECIPES', 'f1_macro', 'body_head_split', 'xray_learner', 'RunTracker', 'XrayDistributedTrainer', 'distributed',
@@ -39,6 +40,14 @@ def body_head_split(m)->list:
     "Parameter groups for freezing and discriminative learning rates: body, head."
     m = get_model(m)
     return [params(m.body), params(m.head)]
+
+def _lung_segmenter(roi:str|None, segmenter):
+    "The segmenter for `roi` (None for whole films), or a clear error."
+    if roi is None: return None
+    if roi != 'lungs': raise ValueError(f"roi must be None or 'lungs', not {roi!r}.")
+    if segmenter is None: raise ValueError("roi='lungs' needs a lung segmenter: train one with `covidxray lungs train` "
+                                           "and pass its folder (--segmenter FOLDER).")
+    return load_segmenter(segmenter)
 
 def _check_items(items:pd.DataFrame):
     if items is None or len(items) == 0:
@@ -59,6 +68,9 @@ def xray_learner(items:pd.DataFrame, # indexed rows with `path`, `label`, `fold`
                  train_bn:bool=False, # keep BatchNorm trainable while the body is frozen (fastai's default: True)
                  keep_bn_stats:bool|None=None, # the body's BatchNorm keeps its pretrained statistics when fine-tuning; None: if pretrained
                  seed:int|None=0, # seeds weights init and shuffling
+                 roi:str|None=None, # 'lungs': each film cropped to its lung box (segmented once, cached in `path`/lungs.csv); None: whole films
+                 segmenter:str|Path|None=None, # the lung segmenter folder (`covidxray lungs train`), for roi='lungs'
+                 roi_margin:float=0.05, # the lung box's margin, as a fraction of the film
                  path:str|Path='.', # where checkpoints go (`path/checkpoint`)
                  vocab=CLASSES, # the classes
                 )->Learner:
@@ -67,11 +79,18 @@ def xray_learner(items:pd.DataFrame, # indexed rows with `path`, `label`, `fold`
     _check_items(items)
     ac = arch_config(arch)
     size, bs, device = size or ac.size, bs or ac.bs, get_device(device)
+    seg, settings['segmenter'] = _lung_segmenter(roi, segmenter), segmenter and str(segmenter)
+    if seg is not None:
+        items = add_lung_boxes(items, seg, roi_margin, cache=Path(path)/'lungs.csv', device=device)
+        settings['roi_fallback'] = n_bad = int((~items.lung_ok.astype(bool)).sum())
+        if n_bad: print(f"lungs: {n_bad} of {len(items)} films flagged by the segmenter ({items.lung_check[items.lung_check != ''].value_counts().to_dict()}): "
+                        "they are read whole")
     if seed is not None: seed_everything(seed)
     dls = xray_dls(items, fold=fold, cfg=ac, size=size, bs=bs, aug=aug, num_workers=num_workers, device=device,
                    vocab=vocab, seed=seed)
     model = build_model(arch, n_classes=len(vocab), pretrained=pretrained, weights=weights, classes=vocab)
     model.config['size'] = size
+    if seg is not None: attach_segmenter(model, seg, roi_margin)
     if keep_bn_stats is None: keep_bn_stats = model.config['pretrained'] != 'none'
     model.keep_bn_stats = settings['keep_bn_stats'] = bool(keep_bn_stats)
     learn = Learner(dls, model, loss_func=xray_loss(label_smoothing), metrics=[accuracy, f1_macro(len(vocab))],
