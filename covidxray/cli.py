@@ -14,7 +14,8 @@ from . import __version__
 # %% auto #0
 __all__ = ['HELP', 'SUBCOMMANDS', 'add_settings', 'settings_of', 'add_index_parser', 'run_index', 'add_train_parser', 'run_train',
            'add_evaluate_parser', 'run_evaluate', 'add_audit_parser', 'run_audit', 'add_predict_parser', 'run_predict',
-           'add_gradcam_parser', 'run_gradcam', 'add_demo_parser', 'run_demo', 'parser', 'main']
+           'add_gradcam_parser', 'run_gradcam', 'add_demo_parser', 'run_demo', 'add_lungs_parser', 'run_lungs_train',
+           'run_lungs_segment', 'parser', 'main']
 
 # %% ../nbs/11_cli.ipynb #c248c01c
 HELP = {   # one line per subcommand, for `covidxray --help`
@@ -25,6 +26,7 @@ HELP = {   # one line per subcommand, for `covidxray --help`
     'predict': 'predict images, folders or tables with a model (or a 5-fold ensemble)',
     'gradcam': 'Grad-CAM overlays: one PNG per image and a grid',
     'demo': 'the whole pipeline on synthetic X-rays: index, train, evaluate, Grad-CAM',
+    'lungs': 'lung fields: train a lung segmenter; segment images or a table (boxes, masks, overlays)',
 }
 
 _EMPTY, _VAR = inspect.Parameter.empty, (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
@@ -120,7 +122,8 @@ def add_train_parser(sub):
     add_settings(g, train_fold, only=('fold',))
     g.add_argument('--all-folds', action='store_true', help='train one model per fold (RUN/fold0, RUN/fold1, ...)')
     add_settings(p, train_fold, skip=('fold', 'cbs', 'vocab'), rename=dict(num_workers='workers'),
-                 lr=dict(type=_lr), precision=dict(choices=('auto',) + PRECISIONS), aug=dict(choices=AUG_LEVELS))
+                 lr=dict(type=_lr), precision=dict(choices=('auto',) + PRECISIONS), aug=dict(choices=AUG_LEVELS),
+                 roi=dict(choices=('lungs',)))
     add_settings(p, load_items, only=('n_folds',), rename=dict(n_folds='folds'), help=None)
     p.add_argument('--recipe', choices=list(RECIPES), default=None,
                    help="start from a recipe's settings for this device (`train.RECIPES`: 'transfer' is the measured CPU "
@@ -288,8 +291,67 @@ def run_demo(args) -> int:
           f"plots: {out/'eval'}; Grad-CAM grid: {g['grid']}")
     return 0
 
+# %% ../nbs/11_cli.ipynb #5d1e75a3
+def add_lungs_parser(sub):
+    from covidxray.lungs import train_segmenter, lung_table
+    p = sub.add_parser('lungs', help=HELP['lungs'], description='Lung fields: a segmenter, and the lung box each film is cropped to '
+                       'when a model reads the lungs (`covidxray train --roi lungs --segmenter SEG`).')
+    acts = p.add_subparsers(dest='lungs_command', metavar='ACTION')
+    t = acts.add_parser('train', help='train a lung segmenter on image/mask pairs and print its held-out Dice')
+    t.add_argument('masks', help='a table with image and mask columns, a COVID-19 Radiography Database folder (CLASS/images/ and '
+                                 'CLASS/masks/), or a synthetic collection')
+    t.add_argument('--out', required=True, help='the segmenter folder to write (config.json, model.safetensors, valid_dice.csv)')
+    t.add_argument('--images', default=None, help="the folder a table's image paths are relative to [the table's folder]")
+    t.add_argument('--mask-root', default=None, help="the folder a table's mask paths are relative to [the table's folder]")
+    add_settings(t, train_segmenter, skip=('progress',))
+    t.set_defaults(func=run_lungs_train)
+    s = acts.add_parser('segment', help='lung box, fraction and check per image (or per row of an index table), cached')
+    s.add_argument('segmenter', help='a segmenter folder (`covidxray lungs train`) or a lung-crop model folder (its lungs/)')
+    s.add_argument('data', nargs='+', help='images, folders, or one table with a path column (`covidxray index` output)')
+    s.add_argument('--out', required=True, help='the CSV to write: the table (or the paths) with the lung columns')
+    s.add_argument('--masks', default=None, help='a folder to write each cleaned mask to (PNG, the `lung_mask` column)')
+    s.add_argument('--grid', default=None, help="a PNG: masks outlined on a sample of films, a row per source")
+    add_settings(s, lung_table, only=('margin', 'bs', 'num_workers'), rename=dict(num_workers='workers'))
+    s.set_defaults(func=run_lungs_segment)
+    p.set_defaults(func=lambda args: p.print_help() or 1)
+    return p
+
+def run_lungs_train(args) -> int:
+    from covidxray.lungs import mask_pairs, train_segmenter
+    pairs = mask_pairs(args.masks, images=args.images, masks=args.mask_root)
+    print(f"{len(pairs)} image/mask pairs of {pairs.group.nunique()} patients")
+    m = train_segmenter(pairs, args.out, **settings_of(args, train_segmenter))
+    print(f"held-out Dice ({m['n_valid']} films): mean {m['dice_mean']:.3f}, 5th percentile {m['dice_p5']:.3f}, "
+          f"min {m['dice_min']:.3f} (all-lung baseline {m['dice_all_lung']:.3f}, central box {m['dice_central_box']:.3f}); "
+          f"{m['flagged']} flagged\nwrote {args.out}")
+    return 0
+
+def run_lungs_segment(args) -> int:
+    import tempfile
+    import pandas as pd
+    from covidxray.data import image_paths, is_table
+    from covidxray.lungs import lung_table, plot_lungs, LUNG_COLS
+    seg = Path(args.segmenter); seg = seg/'lungs' if (seg/'lungs'/'config.json').is_file() else seg
+    one = Path(args.data[0])
+    items = (pd.read_csv(one, keep_default_na=False) if len(args.data) == 1 and one.is_file() and is_table(one)
+             and 'path' in pd.read_csv(one, nrows=0).columns else pd.DataFrame({'path': [str(p) for p in image_paths(args.data)]}))
+    with tempfile.TemporaryDirectory() as tmp:
+        masks = args.masks or (Path(tmp) if args.grid else None)
+        t = lung_table(seg, items.path, masks_dir=masks, **settings_of(args, lung_table))
+        out = items.drop(columns=[c for c in LUNG_COLS + ('lung_mask',) if c in items]).assign(
+            **{c: t[c].values for c in LUNG_COLS + (('lung_mask',) if args.masks else ())})
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True); out.to_csv(args.out, index=False)
+        if args.grid:
+            fig = plot_lungs(t.assign(source=items['source'].values if 'source' in items else 'images'), by='source')
+            fig.savefig(args.grid, dpi=80)
+    bad = out[~out.lung_ok]
+    print(f"{len(out)} films: {len(bad)} flagged by the check (read whole by a lung-crop model)")
+    for why, n in bad.lung_check.value_counts().items(): print(f"  {n} x {why}")
+    print(f"wrote {args.out}" + (f" and {args.grid}" if args.grid else ''))
+    return 0
+
 # %% ../nbs/11_cli.ipynb #24ca8999
-SUBCOMMANDS = dict(index=add_index_parser, train=add_train_parser, evaluate=add_evaluate_parser, audit=add_audit_parser,
+SUBCOMMANDS = dict(index=add_index_parser, train=add_train_parser, lungs=add_lungs_parser, evaluate=add_evaluate_parser, audit=add_audit_parser,
                    predict=add_predict_parser, gradcam=add_gradcam_parser, demo=add_demo_parser)
 
 def parser(command:str|None=None, # build this subcommand's options only (the others are listed); None: all

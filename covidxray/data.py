@@ -234,7 +234,7 @@ def is_table(path:str|Path, # a CSV file
 def read_table(csv:str|Path, # a CSV with a file column and a label column
                source:str|None=None, # source name when the table has no `source` column; default: the CSV's folder name
               )->pd.DataFrame:
-    "Rows for an image table; keeps its `fold` column, and its `mask` column (lesion masks, resolved like the files), if it has them."
+    "Rows for an image table; keeps its `fold` column, its `mask` column (lesion masks, resolved like the files) and its lung columns (`roi_*`, `lung_*`), if it has them."
     csv = Path(csv)
     t = pd.read_csv(csv, dtype=str, keep_default_na=False)
     fc, lc, pc = _pick(t.columns, FILE_COLS), _pick(t.columns, LABEL_COLS), _pick(t.columns, PATIENT_COLS)
@@ -253,6 +253,10 @@ def read_table(csv:str|Path, # a CSV with a file column and a label column
     df = _rows(recs)
     if 'fold' in t.columns: df['fold'] = pd.to_numeric(t['fold'], errors='coerce').astype('Int64').values
     if 'mask' in t.columns: df['mask'] = [str(m if Path(m).is_absolute() else csv.parent/m) if m else '' for m in t['mask']]
+    for c in (c for c in t.columns if c.startswith(('roi_', 'lung_'))):       # a table segmented by `covidxray lungs segment`
+        v = t[c].values
+        df[c] = (pd.to_numeric(t[c], errors='coerce').values if c.startswith('roi_') or c in ('lung_fraction', 'lung_fields')
+                 else np.isin(v, ['True', 'true', '1']) if c == 'lung_ok' else v)
     return df
 
 # %% ../nbs/02_data.ipynb #8c854d0c
