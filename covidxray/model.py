@@ -391,7 +391,7 @@ def embed(model, # a model, or a model folder
     if not paths: return np.zeros((0, m.body.num_features), np.float32)
     was_training, m = m.training, m.to(device).eval()
     dl = torch.utils.data.DataLoader(XrayFiles(paths, m), batch_size=bs)
-    dtype = autocast_dtype(pick_precision(device, precision, m.config))
+    dtype = autocast_dtype(pick_precision(device, precision))
     with torch.no_grad(), (torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()):
         out = torch.cat([m.features(xb.to(device)).float().mean((2, 3)).cpu() for xb, _ in dl])
     m.train(was_training)
