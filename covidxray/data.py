@@ -520,7 +520,7 @@ def load_items(data, # folders/CSVs `covidxray index` reads, or the table it wro
         t = read_table(srcs[0])
         if 'fold' in t and t.fold.notna().all():
             bad = t[t.reason != '']
-            if len(bad): print(f"{len(bad)} rows of {srcs[0]} left out: " + '; '.join(f'{r.path}: {r.reason}' for r in bad.head(3).itertuples()))
+            if len(bad): print(printable(f"{len(bad)} rows of {srcs[0]} left out: " + '; '.join(f'{r.path}: {r.reason}' for r in bad.head(3).itertuples())))
             return t[t.reason == ''].drop(columns='reason').reset_index(drop=True).astype({'fold': int})
     return index_sources(srcs, n_folds=n_folds, seed=seed, n_workers=n_workers).items
 
