@@ -15,7 +15,7 @@ from . import __version__
 __all__ = ['HELP', 'SUBCOMMANDS', 'PATH_COMMANDS', 'MODEL_COMMANDS', 'add_settings', 'settings_of', 'add_index_parser',
            'run_index', 'add_train_parser', 'run_train', 'add_evaluate_parser', 'run_evaluate', 'add_audit_parser',
            'run_audit', 'add_predict_parser', 'run_predict', 'add_gradcam_parser', 'run_gradcam', 'add_demo_parser',
-           'run_demo', 'parser', 'check_paths', 'main']
+           'run_demo', 'parser', 'main']
 
 # %% ../nbs/11_cli.ipynb #c248c01c
 HELP = {   # one line per subcommand, for `covidxray --help`
@@ -323,7 +323,7 @@ def _positionals(args:list)->list[tuple[int, str]]:
         rest, prev = rest or a == '--', a
     return out
 
-def check_paths(argv:list, # the command line's arguments
+def _check_paths(argv:list, # the command line's arguments
                )->str|None:
     "What is wrong with the paths a command names, found with the standard library only (before torch is imported); None if nothing."
     cmd = next((a for a in argv if a in SUBCOMMANDS), None)
@@ -354,7 +354,7 @@ def main(argv:list|None=None, # arguments (default: sys.argv[1:])
     _safe_output()
     argv = sys.argv[1:] if argv is None else list(argv)
     cmd = next((a for a in argv if a in SUBCOMMANDS), '')
-    if '-h' not in argv and '--help' not in argv and (why := check_paths(argv)):
+    if '-h' not in argv and '--help' not in argv and (why := _check_paths(argv)):
         print(f'covidxray {cmd}: error: {why}', file=sys.stderr); return 2   # in a moment: torch not yet imported
     try:
         p = parser(cmd)                                          # only the chosen subcommand's library is imported
