@@ -17,7 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.pipeline import make_pipeline
 from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
 
-from .core import write_json
+from .core import write_json, write_csv, atomic_path, device_info
 from .data import open_xray, assign_folds, leakage, read_table, inspect_images
 from .model import model_folders, embed, read_config
 from .train import train_fold
@@ -85,9 +85,9 @@ def remove_lungs(items:pd.DataFrame, # rows with `path`
         q = dest/f'{i:06d}.png'; Image.fromarray(g).save(q); paths.append(str(q))
     return items.assign(path=paths)
 
-def _control_f1(items, out, arch, size, epochs, bs, seed):
+def _control_f1(items, out, arch, size, epochs, bs, seed, precision):
     return train_fold(items, out, fold=0, arch=arch, pretrained=False, epochs=epochs, size=size, bs=bs,
-                      num_workers=0, seed=seed)['f1_macro']
+                      num_workers=0, seed=seed, precision=precision)['f1_macro']
 
 def audit(model:str|Path, # model folder, run folder or all-folds run folder
           data, # data set to audit: anything `covidxray index` reads (its folds are used, or made)
@@ -99,6 +99,7 @@ def audit(model:str|Path, # model folder, run folder or all-folds run folder
           bs:int=32, # batch size
           seed:int=0, # seed
           n_workers:int|None=None, # decoding processes
+          precision:str='fp32', # of the features and the controls: 'fp32' (reproducible elsewhere), 'auto', 'fp16' or 'bf16'
          )->dict:
     "Source probe, lungs-removed control and leakage: `out`/audit.json with a number and a reading each."
     folders = model_folders(model); cfg = read_config(folders[0])
@@ -106,20 +107,20 @@ def audit(model:str|Path, # model folder, run folder or all-folds run folder
     items = items[items.label.isin(cfg['classes'])].reset_index(drop=True)
     if not len(items): raise ValueError(f"No labelled images of the model's classes in {data}: nothing to audit.")
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    rep = dict(n=len(items), model=[str(f) for f in folders])
+    rep = dict(n=len(items), model=[str(f) for f in folders], precision=precision, device=device_info())
     groups = items.get('group', items.patient_id)
     # 1. source probe
     if items.source.nunique() > 1:
         px = source_probe(image_features(items.path), items.source, groups, seed=seed)
-        emb = source_probe(embed(folders[0], items.path, bs), items.source, groups, seed=seed)
+        emb = source_probe(embed(folders[0], items.path, bs, precision=precision), items.source, groups, seed=seed)
         rep['source_probe'] = dict(pixels=px, model_features=emb, reading=f"pixels: {px['reading']}; model features: {emb['reading']}")
     else: rep['source_probe'] = dict(reading='one source only: nothing to probe')
     # 2. lungs removed
     arch, size = control_arch or cfg['arch'], control_size or cfg['size']
     its = assign_folds(items.drop(columns='fold', errors='ignore'), n_folds=5, seed=seed)
     with tempfile.TemporaryDirectory() as tmp:
-        full = _control_f1(its, Path(tmp)/'full', arch, size, control_epochs, bs, seed)
-        masked = _control_f1(remove_lungs(its, Path(tmp)/'img', size=size), Path(tmp)/'masked', arch, size, control_epochs, bs, seed)
+        full = _control_f1(its, Path(tmp)/'full', arch, size, control_epochs, bs, seed, precision)
+        masked = _control_f1(remove_lungs(its, Path(tmp)/'img', size=size), Path(tmp)/'masked', arch, size, control_epochs, bs, seed, precision)
     chance = 1 / len(cfg['classes'])
     surv = (masked - chance) / (full - chance) if full > chance else None
     rep['lungs_removed'] = dict(f1_macro_full=full, f1_macro_lungs_removed=masked, chance=chance, surviving_share=surv,
@@ -132,7 +133,7 @@ def audit(model:str|Path, # model folder, run folder or all-folds run folder
         tr = read_table(train_table); tr = tr[tr.reason == '']
         if 'phash' not in tr or tr.phash.isna().any(): tr = inspect_images(tr.assign(reason=''), n_workers=n_workers)
         lk = leakage(tr, items)
-        lk.to_csv(out/'leakage.csv', index=False)
+        write_csv(lk, out/'leakage.csv')
         n_img, n_pat = int((lk.kind == 'image').sum()), int((lk.kind == 'patient').sum())
         rep['leakage'] = dict(image_pairs=n_img, patient_pairs=n_pat,
                               reading='no overlap with the training table' if not len(lk) else
@@ -148,7 +149,9 @@ def audit(model:str|Path, # model folder, run folder or all-folds run folder
         axs[1].bar(['pixels', 'model features', 'chance'], [sp['pixels']['balanced_accuracy'],
                    sp['model_features']['balanced_accuracy'], sp['pixels']['chance']], color=['C0', 'C1', 'gray'])
     axs[1].set_ylim(0, 1); axs[1].set_ylabel('balanced accuracy'); axs[1].set_title('source probe')
-    fig.tight_layout(); fig.savefig(out/'audit.png', dpi=120); plt.close(fig)
+    fig.tight_layout()
+    with atomic_path(out/'audit.png') as tmp: fig.savefig(tmp, dpi=120)
+    plt.close(fig)
     return rep
 
 def format_audit(rep:dict) -> str:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_cli.ipynb #c721221d
 from __future__ import annotations
-import argparse, inspect, sys, os, time, warnings
+import argparse, inspect, sys, os, time, warnings, signal
 from pathlib import Path
 
 from fastcore.docments import docments
@@ -12,10 +12,10 @@ from fastcore.docments import docments
 from . import __version__
 
 # %% auto #0
-__all__ = ['HELP', 'SUBCOMMANDS', 'add_settings', 'settings_of', 'add_index_parser', 'run_index', 'add_train_parser', 'run_train',
-           'add_evaluate_parser', 'run_evaluate', 'add_audit_parser', 'run_audit', 'add_predict_parser', 'run_predict',
-           'add_gradcam_parser', 'run_gradcam', 'add_demo_parser', 'run_demo', 'add_lungs_parser', 'run_lungs_train',
-           'run_lungs_segment', 'parser', 'main']
+__all__ = ['HELP', 'SUBCOMMANDS', 'PATH_COMMANDS', 'MODEL_COMMANDS', 'add_settings', 'settings_of', 'add_index_parser',
+           'run_index', 'add_train_parser', 'run_train', 'add_evaluate_parser', 'run_evaluate', 'add_audit_parser',
+           'run_audit', 'add_predict_parser', 'run_predict', 'add_gradcam_parser', 'run_gradcam', 'add_demo_parser',
+           'run_demo', 'add_lungs_parser', 'run_lungs_train', 'run_lungs_segment', 'parser', 'main']
 
 # %% ../nbs/11_cli.ipynb #c248c01c
 HELP = {   # one line per subcommand, for `covidxray --help`
@@ -94,12 +94,12 @@ def run_index(args) -> int:
     from covidxray.data import index_sources
     ix = index_sources(args.src, group=not args.plain_split, no_finding=None if args.ieee_no_finding == 'exclude' else 'Normal',
                        **settings_of(args, index_sources))
+    from covidxray.core import write_csv, printable
     out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True)
-    ix.items.to_csv(out, index=False)
     dropped = out.with_name(out.stem + '.dropped.csv')
-    ix.dropped.to_csv(dropped, index=False)
+    write_csv(ix.items, out); write_csv(ix.dropped, dropped)       # each atomically: a failure leaves the old one
     print(ix.summary())
-    print(f"\nwrote {out} ({len(ix.items)} rows) and {dropped} ({len(ix.dropped)} rows left out, with reasons)")
+    print(printable(f"\nwrote {out} ({len(ix.items)} rows) and {dropped} ({len(ix.dropped)} rows left out, with reasons)"))
     return 0
 
 # %% ../nbs/11_cli.ipynb #0f7c4d06
@@ -160,7 +160,7 @@ def add_evaluate_parser(sub):
     p.add_argument('model', help='model folder (RUN/model), run folder, or all-folds run folder')
     p.add_argument('data', nargs='+', help='test set: folders or CSVs `covidxray index` reads, or a folder of unlabelled images')
     p.add_argument('--out', required=True, help='folder for metrics.json, predictions.csv and the plots')
-    add_settings(p, evaluate_model, rename=dict(n_workers='workers'))
+    add_settings(p, evaluate_model, rename=dict(n_workers='workers'), precision=dict(choices=('fp32', 'auto', 'fp16', 'bf16')))
     p.set_defaults(func=run_evaluate)
     return p
 
@@ -180,7 +180,7 @@ def add_audit_parser(sub):
     p.add_argument('model', help='model folder (RUN/model), run folder, or all-folds run folder')
     p.add_argument('data', nargs='+', help='data to audit: folders or CSVs `covidxray index` reads')
     p.add_argument('--out', required=True, help='folder for audit.json and audit.png')
-    add_settings(p, audit, rename=dict(train_table='train', n_workers='workers'))
+    add_settings(p, audit, rename=dict(train_table='train', n_workers='workers'), precision=dict(choices=('fp32', 'auto', 'fp16', 'bf16')))
     p.set_defaults(func=run_audit)
     return p
 
@@ -197,7 +197,8 @@ def add_predict_parser(sub):
     p = sub.add_parser('predict', help=HELP['predict'])
     p.add_argument('model', help='model folder (RUN/model), run folder, or all-folds run folder')
     p.add_argument('paths', nargs='+', help='image files, folders of images, or CSV tables with a path column')
-    p.add_argument('--out', default='preds.csv', help='the CSV to write [preds.csv]')
+    p.add_argument('--out', default='preds.csv', help='the CSV to write, row by row as the batches finish; Ctrl-C keeps the '
+                                                      'finished rows [preds.csv]')
     add_settings(p, predict, only=('tta', 'bs', 'device', 'num_workers', 'precision'), rename=dict(num_workers='workers'),
                  precision=dict(choices=('auto',) + PRECISIONS + ('int8',),
                                 help="autocast precision, or 'int8': quantized on the CPU (covidxray.deploy), faster on large "
@@ -206,16 +207,21 @@ def add_predict_parser(sub):
     return p
 
 def run_predict(args) -> int:
-    from covidxray.model import predict, predict_paths
-    from covidxray.deploy import predict_int8
+    from covidxray.core import printable
+    from covidxray.model import predict, write_predictions
     int8 = args.precision == 'int8'
+    members = None
+    if int8: from covidxray.deploy import int8_members as members
     kw = settings_of(args, predict, skip=('precision',) if int8 else ())
-    t = predict_paths(args.model, args.paths, predictor=predict_int8 if int8 else predict, progress=True, **kw)
-    out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True); t.to_csv(out, index=False)
-    bad = t[t.pred == '']
-    for r in bad.itertuples(): print(f"skipped (unreadable): {r.path}")
-    print(t.pred[t.pred != ''].value_counts().to_string())
-    print(f"\nwrote {out} ({len(t) - len(bad)} predicted, {len(bad)} unreadable skipped)")
+    r = write_predictions(args.model, args.paths, args.out, members=members, progress=True, **kw)
+    for p, e in r['skipped']: print(printable(f"skipped (unreadable): {p}: {e}"))
+    print('\n'.join(f'{c} {k}' for c, k in r['counts'].items() if k))
+    n_ok = r['done'] - len(r['skipped'])
+    if r['interrupted']:
+        print(printable(f"\nstopped after {r['done']} of {r['n']} images; wrote {r['out']} with their rows "
+                        f"({n_ok} predicted, {len(r['skipped'])} unreadable skipped)"))
+        return 128 + signal.SIGINT
+    print(printable(f"\nwrote {r['out']} ({n_ok} predicted, {len(r['skipped'])} unreadable skipped)"))
     if int8: print("int8: approximate; some predictions differ from fp32 (see bench/predict_cpu.md)")
     return 0
 
@@ -234,7 +240,8 @@ def run_gradcam(args) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', UserWarning)              # the skipped files are printed below
         r = gradcam_files(args.model, args.paths, args.out, **settings_of(args, gradcam_files))
-    for p in r['skipped']: print(f"skipped (unreadable): {p}")
+    from covidxray.core import printable
+    for p in r['skipped']: print(printable(f"skipped (unreadable): {p}"))
     print(f"wrote {len(r['overlays'])} overlays and {r['grid']}")
     return 0
 
@@ -274,13 +281,14 @@ def run_demo(args) -> int:
     size = max(128, r.get('size') or 128)                     # films drawn at the resolution the model reads
     data = make_synthetic(out/'data'/'train', n_per_class=args.n_per_class, size=size, seed=args.seed)
     test = make_synthetic(out/'data'/'test', n_per_class=max(10, args.n_per_class // 5), layout='radiography', size=size, seed=args.seed + 1)
-    ix = index_sources(data, n_folds=5, seed=args.seed); ix.items.to_csv(out/'items.csv', index=False)
+    from covidxray.core import write_csv
+    ix = index_sources(data, n_folds=5, seed=args.seed); write_csv(ix.items, out/'items.csv')
     print(f"[{time.time() - t0:.0f}s] indexed {len(ix.items)} synthetic X-rays -> {out/'items.csv'}")
     m = train_fold(ix.items, out/'run', seed=args.seed, **r)
     print(f"[{time.time() - t0:.0f}s] trained: validation accuracy {m['accuracy']:.3f}, macro-F1 {m['f1_macro']:.3f} -> {out/'run'/'model'}")
     rep = evaluate_model(out/'run', test, out/'eval', n_boot=300)
     print(f"[{time.time() - t0:.0f}s] external (synthetic) test set:\n{format_report(rep)}\n-> {out/'eval'}")
-    synthetic_lesions(test)[['path', 'label', 'mask']].to_csv(out/'test_labels.csv', index=False)
+    write_csv(synthetic_lesions(test)[['path', 'label', 'mask']], out/'test_labels.csv')
     g = gradcam_files(out/'run', out/'test_labels.csv', out/'gradcam')
     if g['in_lesion']:
         c = g['in_lesion']
@@ -365,18 +373,61 @@ def parser(command:str|None=None, # build this subcommand's options only (the ot
         else: sub.add_parser(name, help=HELP[name])       # listed in --help, its options built when it is chosen
     return p
 
+PATH_COMMANDS = ('index', 'train', 'evaluate', 'audit', 'predict', 'gradcam')   # every positional argument is a path
+MODEL_COMMANDS = ('evaluate', 'audit', 'predict', 'gradcam')                  # ... the first one a model
+
+def _positionals(args:list)->list[tuple[int, str]]:
+    "(position, token) of the tokens argparse must read as positional arguments (no option here takes two values)."
+    out, prev, rest = [], None, False
+    for i, a in enumerate(args):
+        if rest or (not a.startswith('-') and (prev is None or not prev.startswith('-') or '=' in prev)): out.append((i, a))
+        rest, prev = rest or a == '--', a
+    return out
+
+def _check_paths(argv:list, # the command line's arguments
+               )->str|None:
+    "What is wrong with the paths a command names, found with the standard library only (before torch is imported); None if nothing."
+    cmd = next((a for a in argv if a in SUBCOMMANDS), None)
+    if cmd not in PATH_COMMANDS: return None
+    args = argv[argv.index(cmd) + 1:]
+    for i, a in _positionals(args):
+        p = Path(a)
+        if not p.exists(): return f"{a} does not exist: check the path."
+        if cmd in MODEL_COMMANDS and i == 0:                     # the first argument, before any option: the model
+            cfgs = [p/'config.json', p/'model'/'config.json', *sorted(p.glob('fold*/model/config.json'))]
+            found = [c for c in cfgs if c.is_file()] or [c for c in (p/'model.safetensors', p/'model'/'model.safetensors') if c.is_file()]
+            if not found: return (f"{a} holds no covidxray model: no config.json in it, in {p/'model'} or in {p/'fold*'/'model'}. "
+                                  "Pass a model folder (RUN/model) or a run folder written by `covidxray train`.")
+            bad = next((c for c in found if c.name == 'config.json' and not os.access(c, os.R_OK)), None)
+            if bad: return f"{bad} cannot be read (permission denied): fix its permissions or copy the model folder."
+    return None
+
+def _safe_output():
+    "Print what cannot be encoded (a non-UTF-8 file name) as escapes rather than fail."
+    for s in (sys.stdout, sys.stderr):
+        if hasattr(s, 'reconfigure'): s.reconfigure(errors='backslashreplace')
+
 def main(argv:list|None=None, # arguments (default: sys.argv[1:])
         )->int:
     "Run the `covidxray` command line; returns the exit status."
     os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
     warnings.filterwarnings('ignore', category=FutureWarning)
+    _safe_output()
     argv = sys.argv[1:] if argv is None else list(argv)
-    p = parser(next((a for a in argv if a in SUBCOMMANDS), ''))     # only the chosen subcommand's library is imported
-    args = p.parse_args(argv)
-    if not getattr(args, 'func', None): p.print_help(); return 1
-    try: return args.func(args)
+    cmd = next((a for a in argv if a in SUBCOMMANDS), '')
+    if '-h' not in argv and '--help' not in argv and (why := _check_paths(argv)):
+        print(f'covidxray {cmd}: error: {why}', file=sys.stderr); return 2   # in a moment: torch not yet imported
+    try:
+        p = parser(cmd)                                          # only the chosen subcommand's library is imported
+        args = p.parse_args(argv)
+        if not getattr(args, 'func', None): p.print_help(); return 1
+        return args.func(args)
     except (FileNotFoundError, ValueError) as e:
-        print(f'covidxray {args.command}: error: {e}', file=sys.stderr); return 2
+        print(f'covidxray {cmd}: error: {e}', file=sys.stderr); return 2
+    except OSError as e:
+        print(f'covidxray {cmd}: error: {e}', file=sys.stderr); return 1
+    except KeyboardInterrupt:
+        print(f'covidxray {cmd}: interrupted', file=sys.stderr); return 128 + signal.SIGINT
 
 # %% ../nbs/11_cli.ipynb #072d1215
 #| eval: false

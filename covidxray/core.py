@@ -4,16 +4,18 @@
 
 # %% ../nbs/00_core.ipynb #252b32a2
 from __future__ import annotations
-import os, re, json, random
+import os, re, json, random, platform
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['CLASSES', 'LABEL_ALIASES', 'EXCLUDED_LABELS', 'DATA_DEFAULTS', 'PRECISIONS', 'label_key', 'UnknownLabel',
-           'canonical_label', 'data_path', 'seed_everything', 'get_device', 'cpu_has_fast_bf16', 'pick_precision',
-           'autocast_dtype', 'write_json']
+__all__ = ['CLASSES', 'LABEL_ALIASES', 'EXCLUDED_LABELS', 'DATA_DEFAULTS', 'PRECISIONS', 'BF16_AGREEMENT', 'CPU_FLAGS',
+           'label_key', 'UnknownLabel', 'canonical_label', 'data_path', 'seed_everything', 'get_device',
+           'cpu_has_fast_bf16', 'pick_precision', 'autocast_dtype', 'device_info', 'atomic_path', 'write_json',
+           'write_csv', 'load_csv', 'printable']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 CLASSES = ('Covid', 'Normal', 'Pneumonia')
@@ -102,16 +104,23 @@ def cpu_has_fast_bf16()->bool:
 
 PRECISIONS = ('fp32', 'fp16', 'bf16')
 
+BF16_AGREEMENT = 0.99   # share of identical predictions in bf16 and fp32 a model needs for bf16 prediction on the CPU
+
 def pick_precision(device:str|torch.device|None=None, # where the model runs
                    precision:str='auto', # 'auto', or one of `PRECISIONS`
+                   model_config:dict|list|None=None, # prediction: the model's config (or each member's); None: training
                   )->str:
-    "The precision on `device`: fp16 on CUDA, bf16 on CPUs with native bfloat16, else fp32; or as told."
+    "The precision on `device`: fp16 on CUDA; bf16 on CPUs with native bfloat16 (to predict: only for models measured to agree); else fp32; or as told."
     if precision != 'auto':
         if precision not in PRECISIONS: raise ValueError(f"precision must be 'auto' or one of {PRECISIONS}, not {precision!r}")
         return precision
     kind = get_device(device).type
     if kind == 'cuda': return 'fp16'
-    if kind == 'cpu' and cpu_has_fast_bf16(): return 'bf16'
+    if kind == 'cpu' and cpu_has_fast_bf16():
+        if model_config is None: return 'bf16'
+        cfgs = model_config if isinstance(model_config, (list, tuple)) else [model_config]
+        agree = [c.get('bf16_agreement') for c in cfgs]
+        return 'bf16' if all(a is not None and a >= BF16_AGREEMENT for a in agree) else 'fp32'
     return 'fp32'
 
 def autocast_dtype(precision:str, # one of `PRECISIONS`
@@ -119,7 +128,34 @@ def autocast_dtype(precision:str, # one of `PRECISIONS`
     "The autocast dtype for `precision` (None for fp32)."
     return {'fp16': torch.float16, 'bf16': torch.bfloat16, 'fp32': None}[precision]
 
+CPU_FLAGS = ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'amx_tile')   # what decides the CPU's speed and bf16
+
+def device_info(device:str|torch.device|None=None, # the device that computed a result
+               )->dict:
+    "What computed a result, for the record: the device, and the GPU's name or the CPU's model name and its flags of `CPU_FLAGS`."
+    device = get_device(device)
+    if device.type == 'cuda': return dict(device=str(device), name=torch.cuda.get_device_name(device))
+    name, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            k, _, v = line.partition(':')
+            if k.strip() == 'model name': name = v.strip()
+            if k.strip() == 'flags': flags = set(v.split()); break
+    except OSError: pass                                    # not Linux: the name from `platform`, no flags
+    return dict(device=str(device), name=name, flags=[f for f in CPU_FLAGS if f in flags])
+
 # %% ../nbs/00_core.ipynb #cfcac7c5
+@contextmanager
+def atomic_path(dest:str|Path, # the file to (re)write
+               ):
+    "A temporary path beside `dest` to write to: renamed onto `dest` if the block ends without an error, else removed."
+    dest = Path(dest)
+    tmp = dest.with_name(f'.{dest.stem}.tmp-{os.getpid()}{dest.suffix}')    # the suffix kept: writers infer the format
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    finally: tmp.unlink(missing_ok=True)
+
 def write_json(obj, # a JSON-able object; NumPy values and paths are converted
                path:str|Path, # the file to (re)write
               )->Path:
@@ -127,8 +163,25 @@ def write_json(obj, # a JSON-able object; NumPy values and paths are converted
     def conv(o):
         if hasattr(o, 'tolist'): return o.tolist()      # NumPy arrays and scalars, tensors
         return str(o)
-    path = Path(path); tmp = path.with_name(f'.{path.name}.tmp-{os.getpid()}')
-    try:
-        tmp.write_text(json.dumps(obj, indent=1, default=conv) + '\n'); os.replace(tmp, path)
-    finally: tmp.unlink(missing_ok=True)
-    return path
+    with atomic_path(path) as tmp: tmp.write_text(json.dumps(obj, indent=1, default=conv) + '\n')
+    return Path(path)
+
+def write_csv(df, # a pandas DataFrame
+              path:str|Path, # the CSV to (re)write
+              **kwargs, # more `DataFrame.to_csv` arguments
+             )->Path:
+    "Write `df` to `path` without its index, atomically; non-UTF-8 file names in it are written as their bytes."
+    with atomic_path(path) as tmp: df.to_csv(tmp, **{'index': False, 'errors': 'surrogateescape', **kwargs})
+    return Path(path)
+
+def load_csv(path:str|Path, # a CSV covidxray wrote (or any CSV)
+             **kwargs, # more `pandas.read_csv` arguments
+            ):
+    "`pandas.read_csv`, reading bytes that are not UTF-8 (file names) back as the `str` Python gives those names."
+    import pandas as pd
+    return pd.read_csv(path, **{'encoding_errors': 'surrogateescape', **kwargs})
+
+def printable(s, # a path or text, possibly holding a non-UTF-8 file name
+             )->str:
+    "`s` as text that any terminal can print: bytes that are not UTF-8 as `\\xff`."
+    return os.fsencode(str(s)).decode('utf-8', 'backslashreplace')

@@ -17,7 +17,7 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .core import CLASSES, canonical_label, UnknownLabel, label_key, LABEL_ALIASES, EXCLUDED_LABELS
+from .core import CLASSES, canonical_label, UnknownLabel, label_key, LABEL_ALIASES, EXCLUDED_LABELS, load_csv, printable
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'MIN_SIDE', 'COLUMNS', 'IEEE_PNEUMONIA', 'IEEE_EXCLUDED', 'IEEE_VIEWS', 'FILE_COLS', 'LABEL_COLS',
@@ -170,7 +170,7 @@ def read_ieee8023(root:str|Path, # folder with metadata.csv and images/
                  )->pd.DataFrame:
     "Rows for the ieee8023 covid-chestxray-dataset: frontal X-ray views only, patient from `patientid`."
     root = Path(root)
-    meta = pd.read_csv(root/'metadata.csv', dtype=str).fillna('')
+    meta = load_csv(root/'metadata.csv', dtype=str).fillna('')
     recs = []
     for r in meta.itertuples(index=False):
         folder = getattr(r, 'folder', 'images') or 'images'
@@ -227,7 +227,7 @@ def _pick(cols, names):
 def is_table(path:str|Path, # a CSV file
             )->bool:
     "Does `path` look like an image table (a file column and a label column)?"
-    try: cols = pd.read_csv(path, nrows=0).columns
+    try: cols = load_csv(path, nrows=0).columns
     except Exception: return False
     return _pick(cols, FILE_COLS) is not None and _pick(cols, LABEL_COLS) is not None
 
@@ -236,7 +236,7 @@ def read_table(csv:str|Path, # a CSV with a file column and a label column
               )->pd.DataFrame:
     "Rows for an image table; keeps its `fold` column, its `mask` column (lesion masks, resolved like the files) and its lung columns (`roi_*`, `lung_*`), if it has them."
     csv = Path(csv)
-    t = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    t = load_csv(csv, dtype=str, keep_default_na=False)
     fc, lc, pc = _pick(t.columns, FILE_COLS), _pick(t.columns, LABEL_COLS), _pick(t.columns, PATIENT_COLS)
     if fc is None or lc is None:
         raise ValueError(f"{csv}: a table needs a file column ({'/'.join(FILE_COLS)}) and a label column "
@@ -274,7 +274,7 @@ def detect_layout(path:str|Path, # a folder or a CSV file
     if p.is_file(): return 'table' if p.suffix.lower() == '.csv' and is_table(p) else None
     if not p.is_dir(): return None
     if (p/'metadata.csv').is_file():
-        cols = {c.lower() for c in pd.read_csv(p/'metadata.csv', nrows=0).columns}
+        cols = {c.lower() for c in load_csv(p/'metadata.csv', nrows=0).columns}
         if {'finding', 'filename', 'patientid'} <= cols: return 'ieee8023'
     subs = [d for d in p.iterdir() if d.is_dir() and not _is_hidden(d)]
     classy = [d for d in subs if _is_class_name(d.name)]
@@ -467,7 +467,7 @@ class XrayIndex:
             out.append(f"{len(dr)} left out:\n" + kinds.value_counts().to_string())
             for kind, g in dr.groupby(kinds):
                 if kind == 'duplicate': continue
-                for r in g.head(max_files).itertuples(): out.append(f"  [{kind}] {r.path}: {r.reason}")
+                for r in g.head(max_files).itertuples(): out.append(printable(f"  [{kind}] {r.path}: {r.reason}"))
                 if len(g) > max_files: out.append(f"  [{kind}] ... and {len(g) - max_files} more")
         return '\n'.join(out)
 
@@ -524,7 +524,7 @@ def load_items(data, # folders/CSVs `covidxray index` reads, or the table it wro
         t = read_table(srcs[0])
         if 'fold' in t and t.fold.notna().all():
             bad = t[t.reason != '']
-            if len(bad): print(f"{len(bad)} rows of {srcs[0]} left out: " + '; '.join(f'{r.path}: {r.reason}' for r in bad.head(3).itertuples()))
+            if len(bad): print(printable(f"{len(bad)} rows of {srcs[0]} left out: " + '; '.join(f'{r.path}: {r.reason}' for r in bad.head(3).itertuples())))
             return t[t.reason == ''].drop(columns='reason').reset_index(drop=True).astype({'fold': int})
     return index_sources(srcs, n_folds=n_folds, seed=seed, n_workers=n_workers).items
 

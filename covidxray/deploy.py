@@ -15,7 +15,7 @@ from .inputs import XrayFiles, input_spec
 from .model import XrayModel, arch_config, predict, load_model, item_paths
 
 # %% auto #0
-__all__ = ['int8_engine', 'Int8Model', 'quantize_int8', 'calibration_batch', 'predict_int8']
+__all__ = ['int8_engine', 'Int8Model', 'quantize_int8', 'calibration_batch', 'predict_int8', 'int8_members']
 
 # %% ../nbs/10_deploy.ipynb #12059671
 def int8_engine()->str:
@@ -110,12 +110,18 @@ def predict_int8(models, # a model, a model folder, or a list of them (an ensemb
                  **kwargs,
                 )->np.ndarray:
     "`predict` with each model quantized to int8 for the CPU (`quantize_int8`): faster, approximate."
-    ms = models if isinstance(models, (list, tuple)) else [models]
     paths = item_paths(items)
-    qs = []
-    for m in ms:
+    return predict(int8_members(models, paths, calib, size), paths, size=size, **kwargs)
+
+def int8_members(models, # a model, a model folder, or a list of them (an ensemble)
+                 items, # the paths to be predicted (the first `calib` readable ones calibrate)
+                 calib:int=16, # calibration images per model
+                 size:int|None=None, # input side; default: each model's own
+                )->list:
+    "Each model quantized to int8 (an `Int8Model` stays as it is): the members `predict_int8` runs, for `model.predict_batches`."
+    paths, qs = item_paths(items), []
+    for m in (models if isinstance(models, (list, tuple)) else [models]):
         m = m if isinstance(m, nn.Module) else load_model(m)
-        if not isinstance(m, Int8Model):
-            m = quantize_int8(m, calibration_batch(paths, input_spec(m, size), calib))
+        if not isinstance(m, Int8Model): m = quantize_int8(m, calibration_batch(paths, input_spec(m, size), calib))
         qs.append(m)
-    return predict(qs, paths, size=size, **kwargs)
+    return qs

