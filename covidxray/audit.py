@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import cv2
 import matplotlib.pyplot as plt
 from PIL import Image
 from sklearn import metrics as skm
@@ -19,12 +20,15 @@ from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
 
 from .core import write_json, write_csv, atomic_path, device_info
 from .data import open_xray, assign_folds, leakage, read_table, inspect_images
-from .model import model_folders, embed, read_config
+from .inputs import ROI_COLS
+from .lungs import lung_table, read_mask
+from .model import model_folders, embed, read_config, load_model, input_boxes
 from .train import train_fold
+from .gradcam import load_inputs, load_mask, cam_maps, cam_in_lesion
 from .evaluate import evaluation_table
 
 # %% auto #0
-__all__ = ['LUNG_BOX', 'image_features', 'source_probe', 'remove_lungs', 'audit', 'format_audit']
+__all__ = ['LUNG_BOX', 'image_features', 'source_probe', 'remove_lungs', 'cam_in_lungs', 'audit', 'format_audit']
 
 # %% ../nbs/09_audit.ipynb #87ea7559
 def image_features(paths, # image files
@@ -72,22 +76,57 @@ LUNG_BOX = (0.12, 0.88, 0.12, 0.88)   # (top, bottom, left, right) fractions: th
 
 def remove_lungs(items:pd.DataFrame, # rows with `path`
                  dest:str|Path, # folder for the masked copies
-                 box=LUNG_BOX, # region to black out, as fractions of the image
+                 box=LUNG_BOX, # region to black out, as fractions of the image, where an image has no lung mask
                  size:int=256, # shorter side of the copies
+                 masks=None, # one lung mask file per row (`lungs.lung_table(masks_dir=...)`; '' or None: use `box`)
+                 keep:bool=False, # black out everything *but* the lungs instead
+                 grow:float=0.02, # widen each mask by this fraction of the image (its edge, and the segmenter's error)
                 )->pd.DataFrame:
-    "Copies of the images with the central lung region blacked out; `items` with `path` pointing at them."
+    "Copies of the images with the lungs blacked out (each image's segmented lungs, else the central `box`); `items` with `path` pointing at them."
     dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
+    masks = list(masks) if masks is not None else [None] * len(items)
     paths = []
-    for i, p in enumerate(items.path):
+    for i, (p, mk) in enumerate(zip(items.path, masks)):
         g = np.array(open_xray(p, size=size))
         h, w = g.shape
-        g[int(box[0] * h):int(box[1] * h), int(box[2] * w):int(box[3] * w)] = 0
+        if isinstance(mk, (str, Path)) and str(mk):
+            k = max(1, round(grow * max(h, w)))
+            lung = cv2.dilate(cv2.resize(read_mask(mk).astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST),
+                              np.ones((2 * k + 1, 2 * k + 1), np.uint8)) > 0
+        else:
+            lung = np.zeros((h, w), bool); lung[int(box[0] * h):int(box[1] * h), int(box[2] * w):int(box[3] * w)] = True
+        g[~lung if keep else lung] = 0
         q = dest/f'{i:06d}.png'; Image.fromarray(g).save(q); paths.append(str(q))
     return items.assign(path=paths)
 
-def _control_f1(items, out, arch, size, epochs, bs, seed, precision):
+def cam_in_lungs(model, # a model, or a model folder
+                 items:pd.DataFrame, # rows with `path` (and a lung-crop model's `ROI_COLS`, else it segments)
+                 masks, # one lung mask file per row ('' or None: left out)
+                 method:str='gradcam', # a key of `gradcam.CAM_METHODS`
+                 n:int|None=200, # images to explain, drawn at random (None: all)
+                 seed:int=0, # which images
+                 bs:int=16, # images per pass
+                )->dict:
+    "How much of each Grad-CAM map (of the predicted class) lies in the lung fields, in what the model sees: `gradcam.cam_in_lesion` on the lungs."
+    m = model if hasattr(model, 'config') else load_model(model_folders(model)[0])
+    rows = items.assign(_mask=list(masks))
+    rows = rows[[isinstance(k, (str, Path)) and bool(str(k)) for k in rows._mask]]
+    if n is not None and len(rows) > n: rows = rows.sample(n, random_state=seed)
+    boxes = input_boxes(m, rows) or [None] * len(rows)
+    cams, lungs = [], []
+    for s in range(0, len(rows), bs):
+        X, _ = load_inputs(rows.path.iloc[s:s + bs].tolist(), m, boxes[s:s + bs])
+        cams.append(cam_maps(m, X, m.config['cam_layer'], method))
+        lungs += [load_mask(k, m, b) for k, b in zip(rows._mask.iloc[s:s + bs], boxes[s:s + bs])]
+    if not cams: return dict(n=0, reading='no film with a usable lung mask: Grad-CAM in the lungs not measured')
+    r = cam_in_lesion(np.concatenate(cams), np.stack(lungs))
+    return dict({k: v for k, v in r.items() if k != 'per_image'}, method=method, layer=m.config['cam_layer'],
+                reading=f"{r['share']:.0%} of the Grad-CAM map lies in the lungs, which cover {r['area']:.0%} of what the model "
+                        f"sees ({r['ratio']:.1f}x their share; its peak is in the lungs on {r['hit_rate']:.0%} of {r['n']} films)")
+
+def _control_f1(items, out, arch, size, epochs, bs, seed, precision, **roi):
     return train_fold(items, out, fold=0, arch=arch, pretrained=False, epochs=epochs, size=size, bs=bs,
-                      num_workers=0, seed=seed, precision=precision)['f1_macro']
+                      num_workers=0, seed=seed, precision=precision, **roi)['f1_macro']
 
 def audit(model:str|Path, # model folder, run folder or all-folds run folder
           data, # data set to audit: anything `covidxray index` reads (its folds are used, or made)
@@ -100,8 +139,10 @@ def audit(model:str|Path, # model folder, run folder or all-folds run folder
           seed:int=0, # seed
           n_workers:int|None=None, # decoding processes
           precision:str='fp32', # of the features and the controls: 'fp32' (reproducible elsewhere), 'auto', 'fp16' or 'bf16'
+          segmenter:str|Path|None=None, # a lung segmenter folder: the lungs are segmented, not a central box; default: the model's own, if it reads the lungs
+          cam_images:int=200, # films whose Grad-CAM is measured inside the lungs (with a segmenter)
          )->dict:
-    "Source probe, lungs-removed control and leakage: `out`/audit.json with a number and a reading each."
+    "Source probe, lungs-removed control, Grad-CAM in the lungs and leakage: `out`/audit.json with a number and a reading each."
     folders = model_folders(model); cfg = read_config(folders[0])
     items, _ = evaluation_table(data, n_workers)
     items = items[items.label.isin(cfg['classes'])].reset_index(drop=True)
@@ -109,25 +150,43 @@ def audit(model:str|Path, # model folder, run folder or all-folds run folder
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     rep = dict(n=len(items), model=[str(f) for f in folders], precision=precision, device=device_info())
     groups = items.get('group', items.patient_id)
+    roi = cfg.get('roi') or {}
+    seg = segmenter or (folders[0]/'lungs' if roi else None)
+    tmpdir = tempfile.TemporaryDirectory(); work = Path(tmpdir.name)
+    items['lung_mask'] = ''
+    if seg is not None:                          # the lungs, segmented: masks for the controls, the probe and Grad-CAM
+        lt = lung_table(seg, items.path, margin=roi.get('margin', 0.05), masks_dir=work/'lungs')
+        items['lung_mask'] = np.where(lt.lung_ok, lt.lung_mask, '')
+        if roi: items = items.assign(**{c: lt[c].values for c in ROI_COLS})      # the model's own boxes, kept for every copy
+        rep['lungs'] = dict(segmenter=str(seg), flagged=int((~lt.lung_ok).sum()), flagged_share=float((~lt.lung_ok).mean()),
+                            reading=f"{(~lt.lung_ok).mean():.0%} of the films flagged by the segmenter (central box used there)")
     # 1. source probe
     if items.source.nunique() > 1:
         px = source_probe(image_features(items.path), items.source, groups, seed=seed)
-        emb = source_probe(embed(folders[0], items.path, bs, precision=precision), items.source, groups, seed=seed)
+        emb = source_probe(embed(folders[0], items, bs, precision=precision), items.source, groups, seed=seed)
         rep['source_probe'] = dict(pixels=px, model_features=emb, reading=f"pixels: {px['reading']}; model features: {emb['reading']}")
+        if seg is not None:                       # the model's features of the lungs alone: what the lungs carry of the source
+            only = remove_lungs(items, work/'lungs_only', size=256, masks=items.lung_mask, keep=True)
+            lo = source_probe(embed(folders[0], only, bs, precision=precision), items.source, groups, seed=seed)
+            rep['source_probe'].update(model_features_lungs_only=lo, reading=rep['source_probe']['reading'] + f"; lungs only: {lo['reading']}")
     else: rep['source_probe'] = dict(reading='one source only: nothing to probe')
     # 2. lungs removed
     arch, size = control_arch or cfg['arch'], control_size or cfg['size']
     its = assign_folds(items.drop(columns='fold', errors='ignore'), n_folds=5, seed=seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        full = _control_f1(its, Path(tmp)/'full', arch, size, control_epochs, bs, seed, precision)
-        masked = _control_f1(remove_lungs(its, Path(tmp)/'img', size=size), Path(tmp)/'masked', arch, size, control_epochs, bs, seed, precision)
+    kw = dict(roi='lungs', segmenter=seg) if roi else {}          # controls read what the model reads: the lung crop
+    full = _control_f1(its, work/'full', arch, size, control_epochs, bs, seed, precision, **kw)
+    masked = _control_f1(remove_lungs(its, work/'img', size=max(size, 256) if roi else size, masks=its.lung_mask), work/'masked', arch, size,
+                         control_epochs, bs, seed, precision, **kw)
     chance = 1 / len(cfg['classes'])
     surv = (masked - chance) / (full - chance) if full > chance else None
     rep['lungs_removed'] = dict(f1_macro_full=full, f1_macro_lungs_removed=masked, chance=chance, surviving_share=surv,
         reading=('controls did not learn above chance: train longer (--control-epochs)' if surv is None else
                  f'{max(surv, 0):.0%} of the above-chance macro-F1 survives without the lungs: ' +
                  ('the score comes largely from outside the lungs (a shortcut)' if surv > 0.5 else
-                  'part of the score comes from outside the lungs' if surv > 0.2 else 'the score comes from the lungs')))
+                  'part of the score comes from outside the lungs' if surv > 0.2 else 'the score comes from the lungs')),
+        lungs='segmented' if seg is not None else 'central box')
+    if seg is not None: rep['cam_in_lungs'] = cam_in_lungs(load_model(folders[0]), items, items.lung_mask, n=cam_images, seed=seed)
+    tmpdir.cleanup()
     # 3. leakage
     if train_table is not None:
         tr = read_table(train_table); tr = tr[tr.reason == '']
@@ -146,8 +205,10 @@ def audit(model:str|Path, # model folder, run folder or all-folds run folder
     axs[0].set_ylim(0, 1); axs[0].set_ylabel('validation macro-F1'); axs[0].set_title('lungs-removed control')
     sp = rep['source_probe']
     if 'pixels' in sp and sp['pixels'].get('balanced_accuracy') is not None:
-        axs[1].bar(['pixels', 'model features', 'chance'], [sp['pixels']['balanced_accuracy'],
-                   sp['model_features']['balanced_accuracy'], sp['pixels']['chance']], color=['C0', 'C1', 'gray'])
+        bars = {'pixels': sp['pixels']['balanced_accuracy'], 'model features': sp['model_features']['balanced_accuracy'],
+                **({'lungs only': sp['model_features_lungs_only']['balanced_accuracy']} if 'model_features_lungs_only' in sp else {}),
+                'chance': sp['pixels']['chance']}
+        axs[1].bar(list(bars), list(bars.values()), color=['C0', 'C1', 'C2', 'gray'][-len(bars):] if len(bars) == 4 else ['C0', 'C1', 'gray'])
     axs[1].set_ylim(0, 1); axs[1].set_ylabel('balanced accuracy'); axs[1].set_title('source probe')
     fig.tight_layout()
     with atomic_path(out/'audit.png') as tmp: fig.savefig(tmp, dpi=120)
@@ -155,5 +216,5 @@ def audit(model:str|Path, # model folder, run folder or all-folds run folder
     return rep
 
 def format_audit(rep:dict) -> str:
-    "The audit's three readings as text."
-    return '\n'.join(f"{k}: {rep[k]['reading']}" for k in ('source_probe', 'lungs_removed', 'leakage'))
+    "The audit's readings as text."
+    return '\n'.join(f"{k}: {rep[k]['reading']}" for k in ('lungs', 'source_probe', 'lungs_removed', 'cam_in_lungs', 'leakage') if k in rep)

@@ -337,21 +337,22 @@ def run_lungs_train(args) -> int:
 def run_lungs_segment(args) -> int:
     import tempfile
     import pandas as pd
+    from covidxray.core import write_csv, load_csv, atomic_path
     from covidxray.data import image_paths, is_table
     from covidxray.lungs import lung_table, plot_lungs, LUNG_COLS
     seg = Path(args.segmenter); seg = seg/'lungs' if (seg/'lungs'/'config.json').is_file() else seg
     one = Path(args.data[0])
-    items = (pd.read_csv(one, keep_default_na=False) if len(args.data) == 1 and one.is_file() and is_table(one)
+    items = (load_csv(one, keep_default_na=False) if len(args.data) == 1 and one.is_file() and is_table(one)
              and 'path' in pd.read_csv(one, nrows=0).columns else pd.DataFrame({'path': [str(p) for p in image_paths(args.data)]}))
     with tempfile.TemporaryDirectory() as tmp:
         masks = args.masks or (Path(tmp) if args.grid else None)
         t = lung_table(seg, items.path, masks_dir=masks, **settings_of(args, lung_table))
         out = items.drop(columns=[c for c in LUNG_COLS + ('lung_mask',) if c in items]).assign(
             **{c: t[c].values for c in LUNG_COLS + (('lung_mask',) if args.masks else ())})
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True); out.to_csv(args.out, index=False)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True); write_csv(out, args.out)
         if args.grid:
             fig = plot_lungs(t.assign(source=items['source'].values if 'source' in items else 'images'), by='source')
-            fig.savefig(args.grid, dpi=80)
+            with atomic_path(args.grid) as tmp: fig.savefig(tmp, dpi=80)
     bad = out[~out.lung_ok]
     print(f"{len(out)} films: {len(bad)} flagged by the check (read whole by a lung-crop model)")
     for why, n in bad.lung_check.value_counts().items(): print(f"  {n} x {why}")

@@ -25,8 +25,8 @@ import warnings
 
 from .core import CLASSES, write_json, atomic_path
 from .data import BadImage, image_paths, is_table, read_table
-from .inputs import input_spec, valid_aug, xray_pixels, to_model_input
-from .model import load_model, model_folders, predict
+from .inputs import input_spec, valid_aug, xray_pixels, to_model_input, roi_crop
+from .model import load_model, model_folders, predict, input_boxes
 
 # %% auto #0
 __all__ = ['CAM_METHODS', 'cam_method', 'resolve_layer', 'preprocess', 'load_inputs', 'load_mask', 'cam_maps', 'overlay',
@@ -75,24 +75,29 @@ def resolve_layer(model:nn.Module, # the model
 # %% ../nbs/08_gradcam.ipynb #db98583c
 def preprocess(path:str|Path, # an image file
                cfg=None, # the model's input: the model, its config, an `InputSpec` or a side in px
+               box=None, # a lung-crop model's box for this file (`model.input_boxes`)
               )->tuple[torch.Tensor, np.ndarray]:
     "(normalised 1x3xHxW tensor, the uint8 HxW grayscale image as the model sees it)."
-    gray = xray_pixels(path, cfg)
+    gray = xray_pixels(path, cfg, box=box)
     return to_model_input(gray, cfg), gray
 
 def load_inputs(paths, # image files
                 cfg=None, # the model's input: the model, its config, an `InputSpec` or a side in px
+                boxes=None, # one box per file for a lung-crop model (`model.input_boxes`), else None
                )->tuple[torch.Tensor, np.ndarray]:
     "`preprocess` for many files: (N x 3 x H x W tensor, N x H x W uint8 images)."
-    spec = input_spec(cfg)
-    grays = np.stack([xray_pixels(p, spec) for p in paths]) if len(paths) else np.zeros((0, spec.size, spec.size), np.uint8)
+    spec, boxes = input_spec(cfg), boxes if boxes is not None else [None] * len(paths)
+    grays = (np.stack([xray_pixels(p, spec, box=b) for p, b in zip(paths, boxes)]) if len(paths)
+             else np.zeros((0, spec.size, spec.size), np.uint8))
     return to_model_input(grays, spec), grays
 
-def load_mask(path:str|Path, # a mask image (non-zero = lesion), the same size as its X-ray
+def load_mask(path:str|Path, # a mask image (non-zero = lesion, or lung), of its X-ray's whole film at any resolution
               cfg=None, # the model's input: the model, its config, an `InputSpec` or a side in px
+              box=None, # the box its X-ray was cropped to, if any
              )->np.ndarray:
-    "A lesion mask as a bool HxW array, resized and cropped like the X-ray by `preprocess`."
+    "A mask as a bool HxW array, cropped and resized like the X-ray by `preprocess`."
     m = np.asarray(Image.open(path).convert('L'))
+    if box is not None: m = roi_crop(m, box)
     return valid_aug(input_spec(cfg).size)(image=np.zeros(m.shape, np.uint8), mask=m)['mask'] > 127
 
 # %% ../nbs/08_gradcam.ipynb #a6d339d8
@@ -256,12 +261,13 @@ def cam_grid(model:nn.Module, # maps a normalised (N, 3, H, W) batch to logits
     unknown = sorted(set(items.label) - set(classes))
     if unknown: raise ValueError(f"Labels {unknown} are not among the classes {list(classes)}.")
     picked = _pick(items, classes, n_per_class, seed)
-    X, grays = load_inputs(list(picked.path), spec)
+    boxes = input_boxes(model, picked) if getattr(model, 'config', {}).get('roi') else None
+    X, grays = load_inputs(list(picked.path), spec, boxes)
     probs = _softmax_probs(model, X) if len(X) else np.zeros((0, len(classes)))
     pred = probs.argmax(1)
     cams = cam_maps(model, X, target_layer, method, targets=pred)
-    masks = [load_mask(p, spec) if isinstance(p, (str, Path)) and str(p) else None
-             for p in (picked['mask'] if 'mask' in picked else [None] * len(picked))]
+    masks = [load_mask(p, spec, b) if isinstance(p, (str, Path)) and str(p) else None
+             for p, b in zip(picked['mask'] if 'mask' in picked else [None] * len(picked), boxes or [None] * len(picked))]
     n_rows = len(classes)
     fig = plt.figure(figsize=(2 * panel * n_per_class + 0.5, (panel + 0.5) * n_rows + 0.4), layout='constrained')
     rows = fig.subfigures(n_rows, 1, squeeze=False)[:, 0]
@@ -314,15 +320,17 @@ def gradcam_files(model, # a model folder, a run folder (an all-folds run: its f
             t = read_table(s); labels.update(zip(t.path, t.label))
             if 'mask' in t: masks.update((p, k) for p, k in zip(t.path, t['mask']) if k)
     done, skipped, scored = [], [], []
-    for p in image_paths(srcs):
-        try: x, gray = preprocess(p, m)
+    paths = image_paths(srcs)
+    boxes = dict(zip(paths, input_boxes(m, paths) or [None] * len(paths)))    # a lung-crop model: each film's box
+    for p in paths:
+        try: x, gray = preprocess(p, m, boxes[p])
         except BadImage: skipped.append(p); continue
         cam = cam_maps(m, x, layer, method=method)[0]
         f = out/f'{len(done):04d}_{Path(p).stem}.png'
         with atomic_path(f) as tmp: Image.fromarray(overlay(gray, cam)).save(tmp)
         done.append((p, f))
         if p in masks and classes[int(_softmax_probs(m, x).argmax())] == labels.get(p):   # right, and the lesion is known
-            scored.append((cam, load_mask(masks[p], m)))
+            scored.append((cam, load_mask(masks[p], m, boxes[p])))
     if skipped: warnings.warn(f"{len(skipped)} unreadable image(s) skipped: " + ', '.join(skipped[:10]))
     items = pd.DataFrame({'path': [p for p, _ in done], 'label': [labels.get(p, '') for p, _ in done],
                           'mask': [masks.get(p, '') for p, _ in done]})

@@ -5,6 +5,7 @@
 # %% ../nbs/04a_lungs.ipynb #7cb51404
 from __future__ import annotations
 import os, json, shutil, hashlib
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader as FastaiLoader
 import fastai.callback.schedule   # noqa: F401  (adds Learner.fit_one_cycle)
 
-from .core import get_device, seed_everything, write_json
+from .core import get_device, seed_everything, write_json, write_csv, load_csv, atomic_path
 from .data import open_xray, BadImage, IMAGE_EXTS
 from .inputs import InputSpec, to_model_input, ROI_COLS
 from .weights import timm_cfg, pretrained_source, package_weights, fit_state_dict, read_weights
@@ -244,11 +245,11 @@ def train_segmenter(pairs:pd.DataFrame, # `mask_pairs` rows (`image`, `mask`, `g
     tr, va = _split(pairs, valid_pct, seed)
     seg, device = build_segmenter(encoder, pretrained, size), get_device(device)
     spec = seg_spec(seg)
-    dls = DataLoaders(FastaiLoader(LungPairs(pairs.iloc[tr], spec, seg_aug()), bs=bs, shuffle=True, drop_last=len(tr) > bs),
-                      FastaiLoader(LungPairs(pairs.iloc[va], spec), bs=16), device=device)
+    dls = DataLoaders(FastaiLoader(LungPairs(pairs.iloc[tr], spec, seg_aug()), bs=bs, shuffle=True, drop_last=len(tr) > bs, num_workers=0),
+                      FastaiLoader(LungPairs(pairs.iloc[va], spec), bs=16, num_workers=0), device=device)   # in memory: no workers
     learn = Learner(dls, seg, loss_func=DiceBCELoss())
-    if not progress: learn.remove_cb(learn.progress); learn.recorder.silent = True
-    learn.fit_one_cycle(epochs, lr)
+    with (nullcontext() if progress else learn.no_bar()), (nullcontext() if progress else learn.no_logging()):
+        learn.fit_one_cycle(epochs, lr)
     seg = learn.model.eval()
     valid = pairs.iloc[va].reset_index(drop=True)
     probs = segment_probs(seg, valid.image, device=device)
@@ -266,7 +267,7 @@ def train_segmenter(pairs:pd.DataFrame, # `mask_pairs` rows (`image`, `mask`, `g
              valid_loss=float(learn.recorder.values[-1][1]))
     seg.config.update(training=dict(epochs=epochs, lr=lr, bs=bs, valid_pct=valid_pct, seed=seed, n_pairs=len(pairs)), valid=m)
     out = save_segmenter(seg, out)
-    per.to_csv(out/'valid_dice.csv', index=False)
+    write_csv(per, out/'valid_dice.csv')
     return m
 
 # %% ../nbs/04a_lungs.ipynb #62944cbd
@@ -320,7 +321,7 @@ def lung_table(seg:nn.Module|str|Path, # a segmenter, or its folder
     seg = seg if isinstance(seg, nn.Module) else load_segmenter(seg)
     paths, sid = [str(p) for p in paths], segmenter_id(seg)
     stamps = [_stamp(p) for p in paths]
-    old = pd.read_csv(cache, keep_default_na=False) if cache and Path(cache).is_file() else pd.DataFrame()
+    old = load_csv(cache, keep_default_na=False) if cache and Path(cache).is_file() else pd.DataFrame()
     if len(old) and {'path', 'stamp', 'segmenter', 'margin'} <= set(old.columns):
         old = old[(old.segmenter == sid) & (old.margin.astype(float) == margin) & (not masks_dir or 'lung_mask' in old)]
         old = old.drop_duplicates('path', keep='last').set_index('path')
@@ -339,17 +340,17 @@ def lung_table(seg:nn.Module|str|Path, # a segmenter, or its folder
             rows[i] = dict(zip(ROI_COLS, box), **c, lung_ok=not c['lung_check'])
             if masks_dir:
                 f = Path(masks_dir)/f"{hashlib.sha1(paths[i].encode('utf-8', 'surrogateescape')).hexdigest()[:16]}.png"
-                Image.fromarray(m.astype(np.uint8) * 255).save(f); rows[i]['lung_mask'] = str(f)
+                with atomic_path(f) as tmp: Image.fromarray(m.astype(np.uint8) * 255).save(tmp)
+                rows[i]['lung_mask'] = str(f)
     t = pd.DataFrame([rows[i] if i in rows else old.loc[paths[i]].to_dict() for i in range(len(paths))])
     t.insert(0, 'path', paths); t['stamp'], t['segmenter'], t['margin'] = stamps, sid, margin
     t['lung_ok'] = t.lung_ok.astype(str).isin(['True', 'true', '1'])
     for c in ROI_COLS + ('lung_fraction',): t[c] = t[c].astype(float)
     t['lung_fields'] = t.lung_fields.astype(int)
     if cache:
-        keep = [] if not Path(cache).is_file() else [pd.read_csv(cache, keep_default_na=False)]
-        allrows = pd.concat(keep + [t], ignore_index=True).drop_duplicates('path', keep='last')
-        tmp = Path(cache).with_name(f'.{Path(cache).name}.tmp-{os.getpid()}'); tmp.parent.mkdir(parents=True, exist_ok=True)
-        allrows.to_csv(tmp, index=False); os.replace(tmp, cache)
+        keep = [] if not Path(cache).is_file() else [load_csv(cache, keep_default_na=False)]
+        Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        write_csv(pd.concat(keep + [t], ignore_index=True).drop_duplicates('path', keep='last'), cache)
     return t
 
 # %% ../nbs/04a_lungs.ipynb #a9020178
