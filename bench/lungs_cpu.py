@@ -15,7 +15,7 @@ warnings.filterwarnings('ignore')
 os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
 sys.path.insert(0, str(Path(__file__).parent))
 
-import pandas as pd
+import numpy as np, pandas as pd
 from transfer_cpu import cpu_facts
 from covidxray.lungs import mask_pairs, train_segmenter, load_segmenter, lung_table, plot_lungs
 
@@ -57,6 +57,10 @@ def main():
         print(f"| {s} | {len(g)} | {flag[s]:.1%} | {g.lung_check[g.lung_check != ''].value_counts().to_dict()} |")
     fig = plot_lungs(t, by='source', n=6, seed=1)
     fig.savefig(Path(__file__).parent/'lungs_overlays.png', dpi=80)
-    print('wrote', out/'lungs.csv', 'and bench/lungs_overlays.png')
+    bad = t[~t.lung_ok]
+    if len(bad):                                   # every flagged film, to see what the check caught
+        fig = plot_lungs(bad.assign(row=np.arange(len(bad)) // 6), by='row', n=6)
+        fig.savefig(Path(__file__).parent/'lungs_flagged.png', dpi=80)
+    print('wrote', out/'lungs.csv', 'bench/lungs_overlays.png and bench/lungs_flagged.png')
 
 if __name__ == '__main__': main()

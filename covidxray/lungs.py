@@ -4,7 +4,7 @@
 
 # %% ../nbs/04a_lungs.ipynb #7cb51404
 from __future__ import annotations
-import os, json, shutil, hashlib
+import os, json, shutil, hashlib, textwrap
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -152,6 +152,7 @@ def mask_check(mask:np.ndarray, # a cleaned bool lung mask
                min_fraction:float=0.08, # smallest plausible share of the film inside the lungs
                max_fraction:float=0.70, # largest plausible share
                min_balance:float=0.25, # smaller field's area over the larger's
+               min_gap:float=0.12, # the two fields' centres at least this far apart across the film (side by side)
               )->dict:
     "Lung fraction, number of fields and a failure reason ('' when the mask looks like two lungs)."
     frac = float(mask.mean()); n, lab, stats, cent = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
@@ -162,7 +163,7 @@ def mask_check(mask:np.ndarray, # a cleaned bool lung mask
     else:
         big = np.argsort(areas)[::-1][:2]
         if areas[big[1]] < min_balance * areas[big[0]]: why = 'one lung field is under a quarter of the other'
-        elif (xs[big] < 0.5).all() or (xs[big] > 0.5).all(): why = 'both lung fields on one side'
+        elif abs(xs[big[0]] - xs[big[1]]) < min_gap: why = 'both lung fields on one side'
     return dict(lung_fraction=frac, lung_fields=int(n - 1), lung_check=why)
 
 def lung_box(mask:np.ndarray, # a bool lung mask (any resolution)
@@ -392,6 +393,7 @@ def plot_lungs(table:pd.DataFrame, # `lung_table` rows with `lung_mask` (and a `
             if row.lung_ok:
                 x0, y0, x1, y1 = (row[k] for k in ROI_COLS)
                 cv2.rectangle(rgb, (int(x0 * w), int(y0 * h)), (int(x1 * w) - 1, int(y1 * h) - 1), (255, 200, 0), 1)
-            ax.imshow(rgb); ax.set_title((f'{name}: ' if c == 0 and name is not None else '') + (row.lung_check or ''), fontsize=7)
+            title = (f'{name}: ' if c == 0 and name is not None else '') + (row.lung_check or '')
+            ax.imshow(rgb); ax.set_title(textwrap.fill(title, 26), fontsize=6)
     fig.tight_layout()
     return fig

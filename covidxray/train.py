@@ -68,7 +68,7 @@ def xray_learner(items:pd.DataFrame, # indexed rows with `path`, `label`, `fold`
                  train_bn:bool=False, # keep BatchNorm trainable while the body is frozen (fastai's default: True)
                  keep_bn_stats:bool|None=None, # the body's BatchNorm keeps its pretrained statistics when fine-tuning; None: if pretrained
                  seed:int|None=0, # seeds weights init and shuffling
-                 roi:str|None=None, # 'lungs': each film cropped to its lung box (segmented once, cached in `path`/lungs.csv); None: whole films
+                 roi:str|None=None, # 'lungs': each film cropped to its lung box (segmented once, cached in the run folder's lungs.csv); None: whole films
                  segmenter:str|Path|None=None, # the lung segmenter folder (`covidxray lungs train`), for roi='lungs'
                  roi_margin:float=0.05, # the lung box's margin, as a fraction of the film
                  path:str|Path='.', # where checkpoints go (`path/checkpoint`)
