@@ -16,6 +16,7 @@ from torch import nn
 import timm
 import timm.data
 import safetensors.torch
+from fastcore.meta import delegates
 from fastai.callback.core import Callback
 import fastai.callback.fp16   # noqa: F401  (adds Learner.to_fp16 and Learner.to_bf16)
 from fastai.losses import CrossEntropyLossFlat
@@ -393,24 +394,17 @@ def predict_batches(models, # a model, a model folder, or a list of them (an ens
     finally:
         for m, w in zip(ms, was_training): m.train(w)
 
+@delegates(predict_batches)
 def predict(models, # a model, a model folder, or a list of them (an ensemble); a deployed int8 model runs as it is
             items, # paths, or a table with a `path` column
-            bs:int|None=None, # batch size; None: 8 on the CPU in fp32/bf16 (fastest there, bench/predict_cpu.md), else 32
-            size:int|None=None, # input side; default: each model's own
-            device=None, # default: the best available
-            precision:str='auto', # 'auto', 'fp32', 'fp16' or 'bf16' (autocast; see `core.pick_precision`)
-            num_workers:int=0, # loader processes
-            tta:bool=False, # average over `TTA_VIEWS`
-            temperature:float|None=None, # divide logits by this; None: each model's stored temperature (1 if none)
             on_error:str='raise', # unreadable image: 'raise', or 'skip' (its row is NaN, and a warning names it)
-            progress:bool=False, # show a progress bar
+            **kwargs, # how to predict: bs, size, device, precision, num_workers, tta, temperature, progress (`predict_batches`)
            )->np.ndarray:
     "Class probabilities (N x classes, fp32) for `items`; the mean over `models` (and TTA views) if several."
     if on_error not in ('raise', 'skip'): raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
     ms = _members(models)
     out, bad = [], []
-    for paths, p, errs in predict_batches(ms, items, bs=bs, size=size, device=device, precision=precision,
-                                          num_workers=num_workers, tta=tta, temperature=temperature, progress=progress):
+    for paths, p, errs in predict_batches(ms, items, **kwargs):
         bad += [(path, e) for path, e in zip(paths, errs) if e]
         if bad and on_error == 'raise': raise BadImage(bad[0][1])
         out.append(p)

@@ -13,7 +13,9 @@ def test_saved_model_predicts_the_same():
     from covidxray.model import predict
     files, exp = _files()
     assert np.abs(predict(FIX/'model', files, precision='fp32') - exp['probs']).max() < 1e-5
-    assert np.abs(predict(FIX/'model', files, precision='fp32', tta=True) - exp['probs_tta']).max() < 1e-5
+    # TTA's affine views go through OpenCV's warpAffine, whose fixed-point bilinear rounding differs between OpenCV
+    # builds (opencv-python-headless 5.1 moves these probabilities by 3.9e-5): 1e-4 still catches any change of ours
+    assert np.abs(predict(FIX/'model', files, precision='fp32', tta=True) - exp['probs_tta']).max() < 1e-4
 
 def test_saved_model_embeds_the_same():
     from covidxray.model import embed
