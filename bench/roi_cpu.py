@@ -64,16 +64,18 @@ def main():
             write_json(res, out/'results.json')
         print(arm, 'fold macro-F1', rr['f1_macro'], flush=True)
         model = load_model(out/arm/'model')
-        if 'probe' not in rr:
+        if 'probe_acc' not in rr:
             g = valid.patient_id
             f_full = embed(model, valid, precision='fp32')
             only = remove_lungs(valid, out/'copies'/'lungs_only', masks=valid.lung_mask, keep=True)
             f_only = embed(model, only, precision='fp32')
-            rr['probe'] = source_probe(f_full, valid.source, g)['balanced_accuracy']
-            rr['probe_lungs_only'] = source_probe(f_only, valid.source, g)['balanced_accuracy']
+            for k, f in (('probe', f_full), ('probe_lungs_only', f_only)):
+                sp = source_probe(f, valid.source, g); cm = np.asarray(sp['confusion'])
+                rr[k], rr[k.replace('probe', 'probe_acc')] = sp['balanced_accuracy'], float(np.trace(cm) / cm.sum())
             rr['largest_source_share'] = float(largest)
             write_json(res, out/'results.json')
-        print(arm, 'source probe', rr['probe'], 'lungs only', rr['probe_lungs_only'], flush=True)
+        print(arm, 'source probe (balanced accuracy, accuracy)', rr['probe'], rr['probe_acc'], 'lungs only', rr['probe_lungs_only'],
+              rr['probe_acc_lungs_only'], flush=True)
         if 'cam' not in rr:
             c = cam_in_lungs(model, valid, valid.lung_mask, n=a.cam_images)
             rr['cam'] = {k: c[k] for k in ('n', 'share', 'area', 'ratio', 'hit_rate', 'layer')}
@@ -85,11 +87,12 @@ def main():
             rr.update(f1_lungs_removed=m['f1_macro'], control_minutes=(time.time() - t0) / 60)
             write_json(res, out/'results.json')
         print(arm, 'lungs-removed control', rr.get('f1_lungs_removed'), flush=True)
-    print('\n| arm | fold-0 macro-F1 | lungs-removed control macro-F1 | source probe, model features (films / lungs only) | '
-          'largest source | Grad-CAM mass in lungs (lung area) | minutes (model + control) |\n|---|---:|---:|---:|---:|---:|---:|')
+    print('\n| arm | fold-0 macro-F1 | lungs-removed control macro-F1 | source probe accuracy, model features: films / lungs only '
+          '(balanced accuracy) | largest source | Grad-CAM mass in lungs (their area) | minutes (model + control) |\n'
+          '|---|---:|---:|---:|---:|---:|---:|')
     for arm, rr in res.items():
-        print(f"| {arm} | {rr['f1_macro']:.3f} | {rr.get('f1_lungs_removed', float('nan')):.3f} | {rr['probe']:.3f} / "
-              f"{rr['probe_lungs_only']:.3f} | {rr['largest_source_share']:.3f} | {rr['cam']['share']:.2f} ({rr['cam']['area']:.2f}) | "
-              f"{rr.get('minutes', 0):.0f} + {rr.get('control_minutes', 0):.0f} |")
+        print(f"| {arm} | {rr['f1_macro']:.3f} | {rr.get('f1_lungs_removed', float('nan')):.3f} | {rr['probe_acc']:.3f} / "
+              f"{rr['probe_acc_lungs_only']:.3f} ({rr['probe']:.3f} / {rr['probe_lungs_only']:.3f}) | {rr['largest_source_share']:.3f} | "
+              f"{rr['cam']['share']:.2f} ({rr['cam']['area']:.2f}) | {rr.get('minutes', 0):.0f} + {rr.get('control_minutes', 0):.0f} |")
 
 if __name__ == '__main__': main()
