@@ -62,16 +62,16 @@ def _check_box(box)->tuple:
         raise ValueError(f"A box is (x0, y0, x1, y1) with 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1, not {tuple(box)}.")
     return x0, y0, x1, y1
 
-def roi_crop(gray:np.ndarray, # uint8 HxW image
+def roi_crop(gray:np.ndarray, # uint8 HxW image (or a mask)
              box, # (x0, y0, x1, y1) as fractions of the image
             )->np.ndarray:
-    "The square of `gray` centred on `box` whose side is the box's longer side (cut by the image's edges, never padded)."
+    "The region of `gray` inside `box`, stretched to a square whose side is the region's longer side."
     x0, y0, x1, y1 = _check_box(box)
     h, w = gray.shape[:2]
-    side = max(1, min(round(max((x1 - x0) * w, (y1 - y0) * h)), w, h))
-    left = int(np.clip(round((x0 + x1) / 2 * w - side / 2), 0, w - side))
-    top = int(np.clip(round((y0 + y1) / 2 * h - side / 2), 0, h - side))
-    return gray[top:top + side, left:left + side]
+    t, b, l, r = int(y0 * h), max(int(y0 * h) + 1, round(y1 * h)), int(x0 * w), max(int(x0 * w) + 1, round(x1 * w))
+    g = gray[t:b, l:r]
+    side = max(g.shape[:2])
+    return g if g.shape[0] == g.shape[1] else cv2.resize(g, (side, side), interpolation=cv2.INTER_AREA if g.dtype == np.uint8 else cv2.INTER_NEAREST)
 
 def read_side(size:int, # the model's input side
               box=None, # the box that will be cropped, or None
