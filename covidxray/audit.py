@@ -150,7 +150,7 @@ def audit(model:str|Path, # model folder, run folder or all-folds run folder
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     rep = dict(n=len(items), model=[str(f) for f in folders], precision=precision, device=device_info())
     groups = items.get('group', items.patient_id)
-    roi = cfg.get('roi') or {}
+    roi, model0 = cfg.get('roi') or {}, load_model(folders[0])    # the (first) model, loaded once for its features and Grad-CAM
     seg = segmenter or (folders[0]/'lungs' if roi else None)
     tmpdir = tempfile.TemporaryDirectory(); work = Path(tmpdir.name)
     items['lung_mask'] = ''
@@ -163,11 +163,11 @@ def audit(model:str|Path, # model folder, run folder or all-folds run folder
     # 1. source probe
     if items.source.nunique() > 1:
         px = source_probe(image_features(items.path), items.source, groups, seed=seed)
-        emb = source_probe(embed(folders[0], items, bs, precision=precision), items.source, groups, seed=seed)
+        emb = source_probe(embed(model0, items, bs, precision=precision), items.source, groups, seed=seed)
         rep['source_probe'] = dict(pixels=px, model_features=emb, reading=f"pixels: {px['reading']}; model features: {emb['reading']}")
         if seg is not None:                       # the model's features of the lungs alone: what the lungs carry of the source
             only = remove_lungs(items, work/'lungs_only', size=256, masks=items.lung_mask, keep=True)
-            lo = source_probe(embed(folders[0], only, bs, precision=precision), items.source, groups, seed=seed)
+            lo = source_probe(embed(model0, only, bs, precision=precision), items.source, groups, seed=seed)
             rep['source_probe'].update(model_features_lungs_only=lo, reading=rep['source_probe']['reading'] + f"; lungs only: {lo['reading']}")
     else: rep['source_probe'] = dict(reading='one source only: nothing to probe')
     # 2. lungs removed
@@ -185,7 +185,7 @@ def audit(model:str|Path, # model folder, run folder or all-folds run folder
                  ('the score comes largely from outside the lungs (a shortcut)' if surv > 0.5 else
                   'part of the score comes from outside the lungs' if surv > 0.2 else 'the score comes from the lungs')),
         lungs='segmented' if seg is not None else 'central box')
-    if seg is not None: rep['cam_in_lungs'] = cam_in_lungs(load_model(folders[0]), items, items.lung_mask, n=cam_images, seed=seed)
+    if seg is not None: rep['cam_in_lungs'] = cam_in_lungs(model0, items, items.lung_mask, n=cam_images, seed=seed)
     tmpdir.cleanup()
     # 3. leakage
     if train_table is not None:
@@ -208,7 +208,7 @@ def audit(model:str|Path, # model folder, run folder or all-folds run folder
         bars = {'pixels': sp['pixels']['balanced_accuracy'], 'model features': sp['model_features']['balanced_accuracy'],
                 **({'lungs only': sp['model_features_lungs_only']['balanced_accuracy']} if 'model_features_lungs_only' in sp else {}),
                 'chance': sp['pixels']['chance']}
-        axs[1].bar(list(bars), list(bars.values()), color=['C0', 'C1', 'C2', 'gray'][-len(bars):] if len(bars) == 4 else ['C0', 'C1', 'gray'])
+        axs[1].bar(list(bars), list(bars.values()), color=['C0', 'C1', 'C2'][:len(bars) - 1] + ['gray'])
     axs[1].set_ylim(0, 1); axs[1].set_ylabel('balanced accuracy'); axs[1].set_title('source probe')
     fig.tight_layout()
     with atomic_path(out/'audit.png') as tmp: fig.savefig(tmp, dpi=120)

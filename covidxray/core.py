@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #252b32a2
 from __future__ import annotations
-import os, re, json, random, platform
+import os, re, json, random, platform, shutil
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,8 +14,8 @@ import torch
 # %% auto #0
 __all__ = ['CLASSES', 'LABEL_ALIASES', 'EXCLUDED_LABELS', 'DATA_DEFAULTS', 'PRECISIONS', 'BF16_AGREEMENT', 'CPU_FLAGS',
            'label_key', 'UnknownLabel', 'canonical_label', 'data_path', 'seed_everything', 'get_device',
-           'cpu_has_fast_bf16', 'pick_precision', 'autocast_dtype', 'device_info', 'atomic_path', 'write_json',
-           'write_csv', 'load_csv', 'printable']
+           'cpu_has_fast_bf16', 'pick_precision', 'autocast_dtype', 'device_info', 'atomic_path', 'atomic_folder',
+           'write_json', 'write_csv', 'load_csv', 'printable']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 CLASSES = ('Covid', 'Normal', 'Pneumonia')
@@ -155,6 +155,21 @@ def atomic_path(dest:str|Path, # the file to (re)write
         yield tmp
         os.replace(tmp, dest)
     finally: tmp.unlink(missing_ok=True)
+
+@contextmanager
+def atomic_folder(dest:str|Path, # the folder to (re)write
+                 ):
+    "A temporary folder beside `dest` to fill: swapped in for `dest` if the block ends without an error, else removed."
+    dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp, old = (dest.parent/f'.{dest.name}.{k}-{os.getpid()}' for k in ('tmp', 'old'))   # names `model.tidy_model_folder` knows
+    shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir()
+    try:
+        yield tmp
+        if dest.exists(): dest.rename(old)          # killed between the two renames: the old folder is still there, as .old
+        tmp.rename(dest)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True); raise
 
 def write_json(obj, # a JSON-able object; NumPy values and paths are converted
                path:str|Path, # the file to (re)write

@@ -35,7 +35,7 @@ class InputSpec:
     size:int=256 # side of the square input in px
     mean:tuple=IMAGENET_DEFAULT_MEAN # per-channel mean the backbone was trained with
     std:tuple=IMAGENET_DEFAULT_STD # per-channel standard deviation
-    roi:str|None=None # 'lungs': the model sees the square around each image's lung box (`roi_crop`); None: the whole film
+    roi:str|None=None # 'lungs': the model sees each image's lung box, stretched to the square input (`roi_crop`); None: the whole film
 
 def input_spec(cfg=None, # an `InputSpec`, a model (its `.config`), its config dict, an `ArchConfig`, timm's data config, or a side in px
                size:int|None=None, # a side that overrides `cfg`'s
@@ -62,7 +62,7 @@ def _check_box(box)->tuple:
         raise ValueError(f"A box is (x0, y0, x1, y1) with 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1, not {tuple(box)}.")
     return x0, y0, x1, y1
 
-def roi_crop(gray:np.ndarray, # uint8 HxW image (or a mask)
+def roi_crop(gray:np.ndarray, # uint8 HxW image (or a uint8 mask)
              box, # (x0, y0, x1, y1) as fractions of the image
             )->np.ndarray:
     "The region of `gray` inside `box`, stretched to a square whose side is the region's longer side."
@@ -71,7 +71,7 @@ def roi_crop(gray:np.ndarray, # uint8 HxW image (or a mask)
     t, b, l, r = int(y0 * h), max(int(y0 * h) + 1, round(y1 * h)), int(x0 * w), max(int(x0 * w) + 1, round(x1 * w))
     g = gray[t:b, l:r]
     side = max(g.shape[:2])
-    return g if g.shape[0] == g.shape[1] else cv2.resize(g, (side, side), interpolation=cv2.INTER_AREA if g.dtype == np.uint8 else cv2.INTER_NEAREST)
+    return g if g.shape[0] == g.shape[1] else cv2.resize(g, (side, side), interpolation=cv2.INTER_AREA)
 
 def read_side(size:int, # the model's input side
               box=None, # the box that will be cropped, or None

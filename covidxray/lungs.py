@@ -4,7 +4,7 @@
 
 # %% ../nbs/04a_lungs.ipynb #7cb51404
 from __future__ import annotations
-import os, json, shutil, hashlib, textwrap
+import os, json, hashlib, textwrap
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader as FastaiLoader
 import fastai.callback.schedule   # noqa: F401  (adds Learner.fit_one_cycle)
 
-from .core import get_device, seed_everything, write_json, write_csv, load_csv, atomic_path
+from .core import get_device, seed_everything, write_json, write_csv, load_csv, atomic_path, atomic_folder
 from .data import open_xray, BadImage, IMAGE_EXTS
 from .inputs import InputSpec, to_model_input, ROI_COLS
 from .weights import timm_cfg, pretrained_source, package_weights, fit_state_dict, read_weights
@@ -202,15 +202,11 @@ def _split(pairs:pd.DataFrame, valid_pct:float, seed:int):
 def save_segmenter(seg:nn.Module, # a segmenter with `.config`
                    folder:str|Path, # the folder to (re)write
                   )->Path:
-    "`folder`/config.json and `folder`/model.safetensors, written beside and renamed into place."
-    folder = Path(folder); folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.parent/f'.{folder.name}.tmp-{os.getpid()}'
-    shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir()
-    safetensors.torch.save_file({k: v.detach().cpu().contiguous() for k, v in seg.state_dict().items()}, str(tmp/'model.safetensors'))
-    write_json(seg.config, tmp/'config.json')
-    if folder.exists(): shutil.rmtree(folder)
-    tmp.rename(folder)
-    return folder
+    "`folder`/config.json and `folder`/model.safetensors, written beside and swapped into place (`core.atomic_folder`)."
+    with atomic_folder(folder) as tmp:
+        safetensors.torch.save_file({k: v.detach().cpu().contiguous() for k, v in seg.state_dict().items()}, str(tmp/'model.safetensors'))
+        write_json(seg.config, tmp/'config.json')
+    return Path(folder)
 
 def load_segmenter(folder:str|Path, # a folder written by `save_segmenter` (or a classifier's `lungs/`)
                   )->nn.Module:
@@ -322,7 +318,8 @@ def lung_table(seg:nn.Module|str|Path, # a segmenter, or its folder
     seg = seg if isinstance(seg, nn.Module) else load_segmenter(seg)
     paths, sid = [str(p) for p in paths], segmenter_id(seg)
     stamps = [_stamp(p) for p in paths]
-    old = load_csv(cache, keep_default_na=False) if cache and Path(cache).is_file() else pd.DataFrame()
+    cached = load_csv(cache, keep_default_na=False) if cache and Path(cache).is_file() else pd.DataFrame()
+    old = cached
     if len(old) and {'path', 'stamp', 'segmenter', 'margin'} <= set(old.columns):
         old = old[(old.segmenter == sid) & (old.margin.astype(float) == margin) & (not masks_dir or 'lung_mask' in old)]
         old = old.drop_duplicates('path', keep='last').set_index('path')
@@ -349,9 +346,8 @@ def lung_table(seg:nn.Module|str|Path, # a segmenter, or its folder
     for c in ROI_COLS + ('lung_fraction',): t[c] = t[c].astype(float)
     t['lung_fields'] = t.lung_fields.astype(int)
     if cache:
-        keep = [] if not Path(cache).is_file() else [load_csv(cache, keep_default_na=False)]
         Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        write_csv(pd.concat(keep + [t], ignore_index=True).drop_duplicates('path', keep='last'), cache)
+        write_csv(pd.concat([cached, t], ignore_index=True).drop_duplicates('path', keep='last'), cache)
     return t
 
 # %% ../nbs/04a_lungs.ipynb #a9020178

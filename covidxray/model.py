@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_model.ipynb #3f487586
 from __future__ import annotations
-import os, json, shutil, difflib, warnings, dataclasses
+import json, shutil, difflib, warnings, dataclasses
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +24,10 @@ from fastai.torch_core import to_float
 from fastai.vision.learner import create_head
 from fastprogress.fastprogress import progress_bar
 
-from .core import CLASSES, get_device, pick_precision, autocast_dtype, atomic_path
+from .core import CLASSES, get_device, pick_precision, autocast_dtype, atomic_path, atomic_folder
 from .weights import timm_cfg, read_weights, fit_state_dict, pretrained_source, package_weights
 from .data import image_paths, open_xray, BadImage
-from .inputs import InputSpec, input_spec, XrayFiles, TTA_VIEWS, xray_pixels, to_model_input, read_side, ROI_COLS, row_box
+from .inputs import InputSpec, input_spec, XrayFiles, TTA_VIEWS, xray_pixels, to_model_input, read_side, ROI_COLS
 from .lungs import LungSegmenter, load_segmenter, save_segmenter, lung_table, segmenter_id
 
 # %% auto #0
@@ -202,23 +202,14 @@ def save_model(model:XrayModel, # the model, with `.config`
                folder:str|Path, # the model folder to (re)write
                **extra, # more configuration (training settings, metrics)
               )->Path:
-    "Write `folder`/config.json and `folder`/model.safetensors atomically; returns `folder`."
-    folder = Path(folder); folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.parent/f'.{folder.name}.tmp-{os.getpid()}'
-    shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir()
-    try:
+    "Write `folder`/config.json and `folder`/model.safetensors atomically (`core.atomic_folder`); returns `folder`."
+    with atomic_folder(folder) as tmp:
         sd = {k: v.detach().to('cpu').contiguous() for k, v in model.state_dict().items()}
         safetensors.torch.save_file(sd, str(tmp/'model.safetensors'), metadata={'format': 'pt', 'covidxray': str(MODEL_FORMAT)})
         cfg = {**model.config, **extra, 'format': MODEL_FORMAT}
         if cfg.get('roi'): save_segmenter(lung_segmenter(model), tmp/'lungs')   # a lung-crop model carries its segmenter
         (tmp/'config.json').write_text(json.dumps(cfg, indent=1, default=str) + '\n')
-        old = folder.parent/f'.{folder.name}.old-{os.getpid()}'
-        if folder.exists(): folder.rename(old)
-        tmp.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True); raise
-    return folder
+    return Path(folder)
 
 class BadModelFolder(ValueError):
     "A model folder whose `config.json` covidxray cannot use."
@@ -289,8 +280,8 @@ def input_boxes(model:nn.Module, # a loaded model
     roi = model.config.get('roi')
     if not roi: return None
     if isinstance(items, pd.DataFrame) and set(ROI_COLS) <= set(items.columns):
-        boxes = [row_box(r) for _, r in items.iterrows()]
-        if all(b is not None for b in boxes): return boxes
+        b = items[list(ROI_COLS)].to_numpy(float)
+        if not np.isnan(b).any(): return [tuple(r) for r in b.tolist()]
     seg = lung_segmenter(model)
     if seg is None: raise ValueError("This model reads the lungs but carries no segmenter: load it with load_model(folder).")
     t = lung_table(seg, item_paths(items), margin=roi.get('margin', 0.05), device=device, num_workers=num_workers)
