@@ -23,6 +23,7 @@ min_python = cfg['min_python']
 requirements = shlex.split(cfg.get('requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 offline_requirements = shlex.split(cfg.get('offline_requirements', ''))   # ImageNet weights without the hub
+onnx_requirements = shlex.split(cfg.get('onnx_requirements', ''))         # export and the ONNX Runtime engine
 console_scripts = [s for s in cfg.get('console_scripts', '').split() if s]
 
 setuptools.setup(
@@ -37,7 +38,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path'] + '.*']),
     include_package_data=True,
     install_requires=requirements,
-    extras_require={'dev': dev_requirements, 'offline': offline_requirements},
+    extras_require={'dev': dev_requirements, 'offline': offline_requirements, 'onnx': onnx_requirements},
     python_requires='>=' + min_python,
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',
