@@ -45,7 +45,7 @@ check-sync: install
 
 ## ruff on the library, the tests and the benchmarks; import-linter's contracts (.importlinter: the one-way layers)
 lint: install
-	ruff check covidxray tests bench
+	ruff check covidxray tests bench tools
 	lint-imports
 
 ## two notebooks run at once on two cores: one math thread each (oversubscribed OpenMP threads run many times slower);

@@ -12,10 +12,10 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['CLASSES', 'LABEL_ALIASES', 'EXCLUDED_LABELS', 'DATA_DEFAULTS', 'PRECISIONS', 'BF16_AGREEMENT', 'CPU_FLAGS',
-           'label_key', 'UnknownLabel', 'canonical_label', 'data_path', 'seed_everything', 'get_device',
-           'cpu_has_fast_bf16', 'pick_precision', 'autocast_dtype', 'device_info', 'atomic_path', 'atomic_folder',
-           'write_json', 'write_csv', 'load_csv', 'printable']
+__all__ = ['CLASSES', 'LABEL_ALIASES', 'EXCLUDED_LABELS', 'DATA_DEFAULTS', 'HOST_HINTS', 'PRECISIONS', 'BF16_AGREEMENT',
+           'CPU_FLAGS', 'label_key', 'UnknownLabel', 'canonical_label', 'notebook_host', 'data_path', 'seed_everything',
+           'get_device', 'cpu_has_fast_bf16', 'pick_precision', 'autocast_dtype', 'device_info', 'atomic_path',
+           'atomic_folder', 'write_json', 'write_csv', 'load_csv', 'printable']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 CLASSES = ('Covid', 'Normal', 'Pneumonia')
@@ -61,19 +61,35 @@ def canonical_label(raw:str, # a label from a folder name, a CSV column or a met
 # %% ../nbs/00_core.ipynb #b2bac147
 DATA_DEFAULTS = ('/kaggle/input', '/content/data', '/content/drive/MyDrive/covidxray')
 
+HOST_HINTS = {'kaggle': "On Kaggle, add the data to the notebook (Add Input): it appears under /kaggle/input.",
+              'colab': "On Colab, upload it to /content/data, or mount Google Drive first "
+                       "(from google.colab import drive; drive.mount('/content/drive')) and keep it in MyDrive/covidxray."}
+
+def notebook_host()->str|None:
+    "'kaggle' or 'colab' when this runs in one of their notebooks (by their kernels' environment variables), else None."
+    if os.environ.get('KAGGLE_KERNEL_RUN_TYPE'): return 'kaggle'
+    if os.environ.get('COLAB_RELEASE_TAG'): return 'colab'
+    return None
+
+def _has_files(d:Path)->bool:
+    try: return d.is_dir() and any(True for _ in d.iterdir())
+    except OSError: return False
+
 def data_path(path:str|Path|None=None, # explicit location; wins over everything
               defaults=DATA_DEFAULTS, # fallbacks tried in order when neither `path` nor `COVIDXRAY_DATA` is given
              )->Path:
-    "Where the chest X-rays are: `path` > `$COVIDXRAY_DATA` > the first existing of `defaults`."
+    "Where the chest X-rays are: `path` > `$COVIDXRAY_DATA` > the first non-empty folder of `defaults`."
     if path is None: path = os.environ.get('COVIDXRAY_DATA') or None
     if path is not None:
         p = Path(path).expanduser()
         if not p.exists(): raise FileNotFoundError(f"Data path {p} does not exist: check the path (or $COVIDXRAY_DATA).")
         return p
     for d in defaults:
-        if Path(d).exists(): return Path(d)
+        if _has_files(Path(d)): return Path(d)
+    hint = HOST_HINTS.get(notebook_host(), '')
     raise FileNotFoundError("No data found: pass a path, set COVIDXRAY_DATA, or put the data in one of "
-                            f"{', '.join(defaults)}. `covidxray demo` makes synthetic data if you have none.")
+                            f"{', '.join(map(str, defaults))} (empty folders are passed over). {hint} "
+                            "`covidxray demo` makes synthetic data if you have none.".replace('  ', ' '))
 
 # %% ../nbs/00_core.ipynb #295ffa05
 def seed_everything(seed:int=0, # the seed for random, numpy and torch
