@@ -455,7 +455,7 @@ def synthetic_lesions(root:str|Path, # a folder written by `make_synthetic`
     return t.assign(path=[str(root/f) for f in t.file], mask=[str(root/m) for m in t['mask']],
                     lungs=[str(root/m) for m in t['lungs']])
 
-# %% ../nbs/01_synthetic.ipynb #18c59c1d
+# %% ../nbs/01_synthetic.ipynb #901ae3ea
 DICOM_COMPRESSIONS = {'rle': RLELossless, 'jpeg2000': JPEG2000Lossless}
 DX_STORAGE = '1.2.840.10008.5.1.4.1.1.1.1'   # SOP class: Digital X-Ray Image Storage - For Presentation
 
