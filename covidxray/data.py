@@ -648,7 +648,7 @@ def load_items(data, # folders/CSVs `covidxray index` reads, or the table it wro
             if len(bad): print(printable(f"{len(bad)} rows of {srcs[0]} left out: " + '; '.join(f'{r.path}: {r.reason}' for r in bad.head(3).itertuples())))
             return t[t.reason == ''].drop(columns='reason').reset_index(drop=True).astype({'fold': int})
     ix = index_sources(srcs, n_folds=n_folds, seed=seed, n_workers=n_workers)
-    for n in ix.notes: print(printable(n))
+    for n in ix.notes: print(printable(f"{', '.join(map(str, srcs))}: {n}"))
     return ix.items
 
 # %% ../nbs/02_data.ipynb #5f6f485f
