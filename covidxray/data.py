@@ -101,7 +101,8 @@ def dicom_gray8(ds, # a pydicom `Dataset` with Pixel Data
     else: ends = a
     lo, hi = float(np.min(ends)), float(np.max(ends))
     a = np.clip((a.astype(np.float64) - lo) * (255.0 / (hi - lo)), 0, 255) if hi > lo else np.zeros(a.shape)
-    if ds.get('PhotometricInterpretation') == 'MONOCHROME1': a = 255 - a
+    if ds.get('PhotometricInterpretation') == 'MONOCHROME1' or str(ds.get('PresentationLUTShape', '')).strip().upper() == 'INVERSE':
+        a = 255 - a   # MONOCHROME1 carries INVERSE as its own shape (DX, PS3.3 C.8.11.6): one inversion, not two
     return np.round(a).astype(np.uint8)
 
 ANON_IDS = re.compile(r'(anon\w*|de-?identified|unknown|none|null|n/?a|patient|test|0+|x+|-+|\?+|\*+)', re.I)
