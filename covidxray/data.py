@@ -591,7 +591,7 @@ class XrayIndex:
 
 # %% ../nbs/02_data.ipynb #a7644ffd
 def index_sources(srcs, # folders or CSVs, in any layout `read_source` knows
-                  n_folds:int=5, # folds to assign (0: none)
+                  n_folds:int=5, # folds to assign (0: none); none either, with a note, where the data is too small for them
                   seed:int=0, # fold seed
                   group:bool=True, # patient-grouped folds (False: plain stratified, for comparison)
                   dedup:bool=True, # merge near-duplicates
