@@ -12,6 +12,7 @@ import pandas as pd
 from PIL import Image, ImageOps, UnidentifiedImageError
 import imagehash
 from pydicom import dcmread
+from pydicom.dataset import FileMetaDataset
 from pydicom import uid as dicom_uid
 from pydicom.pixels import apply_modality_lut, apply_voi_lut, get_decoder
 from fastcore.parallel import parallel
@@ -130,7 +131,12 @@ def read_dicom(path:str|Path, # a DICOM file
                        "re-export it from the scanner or PACS, or delete it.") from None
     if 'PixelData' not in ds:
         raise BadImage(f"{path}: a DICOM file without an image (no Pixel Data: a report or a structured document?). Move it out.")
-    ts = getattr(ds.get('file_meta'), 'TransferSyntaxUID', None) or dicom_uid.ImplicitVRLittleEndian
+    ts = getattr(ds.get('file_meta'), 'TransferSyntaxUID', None)
+    if ts is None:   # a bare dataset (no file meta, as old systems wrote them): uncompressed, in the encoding it was read in
+        implicit, little = ds.original_encoding
+        ts = (dicom_uid.ImplicitVRLittleEndian if implicit else
+              dicom_uid.ExplicitVRLittleEndian if little else dicom_uid.ExplicitVRBigEndian)
+        ds.file_meta = FileMetaDataset(); ds.file_meta.TransferSyntaxUID = ts
     if ts.is_compressed:
         try: ok = get_decoder(ts).is_available
         except NotImplementedError: ok = False
