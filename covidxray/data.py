@@ -26,7 +26,7 @@ from .core import CLASSES, canonical_label, UnknownLabel, label_key, LABEL_ALIAS
 # %% auto #0
 __all__ = ['DICOM_EXTS', 'IMAGE_EXTS', 'MIN_SIDE', 'ANON_IDS', 'COLUMNS', 'IEEE_PNEUMONIA', 'IEEE_EXCLUDED', 'IEEE_COVID',
            'IEEE_VIEWS', 'FILE_COLS', 'LABEL_COLS', 'PATIENT_COLS', 'LAYOUTS', 'HASH_SIZE', 'REASON_KINDS', 'BadImage',
-           'to_gray8', 'is_dicom', 'dicom_fix', 'dicom_gray8', 'dicom_patient', 'read_dicom', 'open_xray',
+           'to_gray8', 'is_dicom', 'open_xray', 'dicom_fix', 'dicom_gray8', 'dicom_patient', 'read_dicom',
            'scan_folder', 'read_class_folders', 'read_radiography', 'ieee_label', 'read_ieee8023', 'kermany_patient',
            'read_kermany', 'is_table', 'read_table', 'detect_layout', 'find_sources', 'NoLayout', 'read_source',
            'inspect_image', 'inspect_images', 'hash_bits', 'near_pairs', 'deduplicate', 'patient_groups',
@@ -57,7 +57,6 @@ def to_gray8(img:Image.Image, # any PIL image
     if img.mode not in ('RGB', 'RGBA'): img = img.convert('RGB')   # CMYK, YCbCr, 1, ...
     return img.convert('RGB').convert('L')
 
-# %% ../nbs/02_data.ipynb #8b0649f0
 def is_dicom(path:str|Path, # a file
             )->bool:
     "Is `path` DICOM: a `.dcm`/`.dicom` name, or (for a name without an image extension) the 'DICM' mark at byte 128?"
@@ -68,6 +67,36 @@ def is_dicom(path:str|Path, # a file
         with open(path, 'rb') as f: f.seek(128); return f.read(4) == b'DICM'
     except OSError: return False
 
+
+# %% ../nbs/02_data.ipynb #b64af1ee
+def open_xray(path:str|Path, # an image file
+              size:int|None=None, # if given, shrink so the shorter side is about `size` px (fast for big JPEGs)
+             )->Image.Image:
+    "Read `path` as an 8-bit grayscale PIL image, or raise `BadImage` saying why and what to do."
+    path = Path(path)
+    try: nbytes = path.stat().st_size
+    except OSError as e: raise BadImage(f"{path}: cannot be opened ({e.strerror}). Check that the file exists.") from None
+    if nbytes == 0: raise BadImage(f"{path}: the file is empty (0 bytes). Re-download it or delete it.")
+    try:
+        if is_dicom(path): g = Image.fromarray(read_dicom(path), 'L')
+        else:
+            with Image.open(path) as im:
+                if size is not None and im.format == 'JPEG': im.draft('L', (size, size))  # decode at reduced scale
+                im.load()
+                g = to_gray8(im)
+        if min(g.size) < MIN_SIDE:
+            raise BadImage(f"{path}: {g.width}x{g.height} px is too small for a chest X-ray (minimum {MIN_SIDE} px). "
+                           "Use the original image, not a thumbnail.")
+    except BadImage: raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise BadImage(f"{path}: cannot be read as an image ({type(e).__name__}: {e}). "
+                       "The file is corrupt, truncated or not an image: re-download or convert it, or delete it.") from None
+    if size is not None and min(g.size) > size:
+        s = size / min(g.size)
+        g = g.resize((max(size, round(g.width * s)), max(size, round(g.height * s))), Image.BILINEAR, reducing_gap=2.0)
+    return g
+
+# %% ../nbs/02_data.ipynb #8b0649f0
 def dicom_fix(ts, # a transfer syntax UID
              )->str:
     "What to install to decode transfer syntax `ts`."
@@ -147,34 +176,6 @@ def read_dicom(path:str|Path, # a DICOM file
     except Exception as e:
         raise BadImage(f"{path}: the DICOM pixel data cannot be decoded ({ts.name}; {type(e).__name__}: {e}). "
                        f"The file may be corrupt; if not, another decoder may read it: {dicom_fix(ts)}.") from None
-
-# %% ../nbs/02_data.ipynb #b64af1ee
-def open_xray(path:str|Path, # an image file
-              size:int|None=None, # if given, shrink so the shorter side is about `size` px (fast for big JPEGs)
-             )->Image.Image:
-    "Read `path` as an 8-bit grayscale PIL image, or raise `BadImage` saying why and what to do."
-    path = Path(path)
-    try: nbytes = path.stat().st_size
-    except OSError as e: raise BadImage(f"{path}: cannot be opened ({e.strerror}). Check that the file exists.") from None
-    if nbytes == 0: raise BadImage(f"{path}: the file is empty (0 bytes). Re-download it or delete it.")
-    try:
-        if is_dicom(path): g = Image.fromarray(read_dicom(path), 'L')
-        else:
-            with Image.open(path) as im:
-                if size is not None and im.format == 'JPEG': im.draft('L', (size, size))  # decode at reduced scale
-                im.load()
-                g = to_gray8(im)
-        if min(g.size) < MIN_SIDE:
-            raise BadImage(f"{path}: {g.width}x{g.height} px is too small for a chest X-ray (minimum {MIN_SIDE} px). "
-                           "Use the original image, not a thumbnail.")
-    except BadImage: raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise BadImage(f"{path}: cannot be read as an image ({type(e).__name__}: {e}). "
-                       "The file is corrupt, truncated or not an image: re-download or convert it, or delete it.") from None
-    if size is not None and min(g.size) > size:
-        s = size / min(g.size)
-        g = g.resize((max(size, round(g.width * s)), max(size, round(g.height * s))), Image.BILINEAR, reducing_gap=2.0)
-    return g
 
 # %% ../nbs/02_data.ipynb #851b26da
 COLUMNS = ['path', 'label', 'source', 'patient_id', 'view', 'orig_label']
