@@ -78,9 +78,11 @@ def add_index_parser(sub):
     from covidxray.data import index_sources
     p = sub.add_parser('index', help=HELP['index'],
                        description='Read every SRC (any layout covidxray knows), check and de-duplicate every image, '
-                                   'assign stratified patient-grouped folds, and write the table.')
+                                   'assign stratified patient-grouped folds (none, and it says why, for a set too small for them: '
+                                   'a test set needs none), and write the table.')
     p.add_argument('src', nargs='+', help='folders or CSV tables (class folders, COVID-19 Radiography Database, '
-                                          'ieee8023, Kermany chest_xray, or a CSV with file and label columns)')
+                                          'ieee8023, Kermany chest_xray, or a CSV with file and label columns) of PNG, '
+                                          'JPEG, DICOM or other images')
     p.add_argument('--out', required=True, help='the table to write (CSV); dropped rows go to OUT.dropped.csv')
     add_settings(p, index_sources, only=('n_folds', 'seed', 'dedup', 'max_dist', 'n_workers'),
                  rename=dict(n_folds='folds', n_workers='workers'))

@@ -4,13 +4,17 @@
 
 # %% ../nbs/02_data.ipynb #6a1647f4
 from __future__ import annotations
-import os, re
+import os, re, warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageOps, UnidentifiedImageError
 import imagehash
+from pydicom import dcmread
+from pydicom.dataset import FileMetaDataset
+from pydicom import uid as dicom_uid
+from pydicom.pixels import apply_modality_lut, apply_voi_lut, get_decoder
 from fastcore.parallel import parallel
 
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
@@ -20,15 +24,18 @@ from scipy.sparse.csgraph import connected_components
 from .core import CLASSES, canonical_label, UnknownLabel, label_key, LABEL_ALIASES, EXCLUDED_LABELS, load_csv, printable
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'MIN_SIDE', 'COLUMNS', 'IEEE_PNEUMONIA', 'IEEE_EXCLUDED', 'IEEE_VIEWS', 'FILE_COLS', 'LABEL_COLS',
-           'PATIENT_COLS', 'LAYOUTS', 'HASH_SIZE', 'REASON_KINDS', 'BadImage', 'to_gray8', 'open_xray', 'scan_folder',
-           'read_class_folders', 'read_radiography', 'ieee_label', 'read_ieee8023', 'kermany_patient', 'read_kermany',
-           'is_table', 'read_table', 'detect_layout', 'find_sources', 'NoLayout', 'read_source', 'inspect_image',
-           'inspect_images', 'hash_bits', 'near_pairs', 'deduplicate', 'patient_groups', 'assign_folds', 'reason_kind',
-           'XrayIndex', 'index_sources', 'leakage', 'load_items', 'image_paths']
+__all__ = ['DICOM_EXTS', 'IMAGE_EXTS', 'MIN_SIDE', 'ANON_IDS', 'COLUMNS', 'IEEE_PNEUMONIA', 'IEEE_EXCLUDED', 'IEEE_COVID',
+           'IEEE_VIEWS', 'FILE_COLS', 'LABEL_COLS', 'PATIENT_COLS', 'LAYOUTS', 'HASH_SIZE', 'REASON_KINDS', 'BadImage',
+           'to_gray8', 'is_dicom', 'open_xray', 'dicom_fix', 'dicom_gray8', 'dicom_patient', 'read_dicom',
+           'scan_folder', 'read_class_folders', 'read_radiography', 'ieee_label', 'read_ieee8023', 'kermany_patient',
+           'read_kermany', 'is_table', 'read_table', 'detect_layout', 'find_sources', 'NoLayout', 'read_source',
+           'inspect_image', 'inspect_images', 'hash_bits', 'near_pairs', 'deduplicate', 'patient_groups',
+           'fold_shortfall', 'assign_folds', 'reason_kind', 'XrayIndex', 'index_sources', 'leakage', 'load_items',
+           'image_paths']
 
 # %% ../nbs/02_data.ipynb #b4336f9a
-IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.gif', '.webp')
+DICOM_EXTS = ('.dcm', '.dicom')
+IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.gif', '.webp') + DICOM_EXTS
 MIN_SIDE = 64  # px; smaller files are thumbnails or icons, not radiographs
 
 class BadImage(ValueError):
@@ -50,6 +57,17 @@ def to_gray8(img:Image.Image, # any PIL image
     if img.mode not in ('RGB', 'RGBA'): img = img.convert('RGB')   # CMYK, YCbCr, 1, ...
     return img.convert('RGB').convert('L')
 
+def is_dicom(path:str|Path, # a file
+            )->bool:
+    "Is `path` DICOM: a `.dcm`/`.dicom` name, or (for a name without an image extension) the 'DICM' mark at byte 128?"
+    s = Path(path).suffix.lower()
+    if s in DICOM_EXTS: return True
+    if s in IMAGE_EXTS: return False
+    try:
+        with open(path, 'rb') as f: f.seek(128); return f.read(4) == b'DICM'
+    except OSError: return False
+
+
 # %% ../nbs/02_data.ipynb #b64af1ee
 def open_xray(path:str|Path, # an image file
               size:int|None=None, # if given, shrink so the shorter side is about `size` px (fast for big JPEGs)
@@ -60,14 +78,15 @@ def open_xray(path:str|Path, # an image file
     except OSError as e: raise BadImage(f"{path}: cannot be opened ({e.strerror}). Check that the file exists.") from None
     if nbytes == 0: raise BadImage(f"{path}: the file is empty (0 bytes). Re-download it or delete it.")
     try:
-        with Image.open(path) as im:
-            if size is not None and im.format == 'JPEG': im.draft('L', (size, size))  # decode at reduced scale
-            im.load()
-            w, h = im.size
-            if min(w, h) < MIN_SIDE:
-                raise BadImage(f"{path}: {w}x{h} px is too small for a chest X-ray (minimum {MIN_SIDE} px). "
-                               "Use the original image, not a thumbnail.")
-            g = to_gray8(im)
+        if is_dicom(path): g = Image.fromarray(read_dicom(path), 'L')
+        else:
+            with Image.open(path) as im:
+                if size is not None and im.format == 'JPEG': im.draft('L', (size, size))  # decode at reduced scale
+                im.load()
+                g = to_gray8(im)
+        if min(g.size) < MIN_SIDE:
+            raise BadImage(f"{path}: {g.width}x{g.height} px is too small for a chest X-ray (minimum {MIN_SIDE} px). "
+                           "Use the original image, not a thumbnail.")
     except BadImage: raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise BadImage(f"{path}: cannot be read as an image ({type(e).__name__}: {e}). "
@@ -76,6 +95,87 @@ def open_xray(path:str|Path, # an image file
         s = size / min(g.size)
         g = g.resize((max(size, round(g.width * s)), max(size, round(g.height * s))), Image.BILINEAR, reducing_gap=2.0)
     return g
+
+# %% ../nbs/02_data.ipynb #8b0649f0
+def dicom_fix(ts, # a transfer syntax UID
+             )->str:
+    "What to install to decode transfer syntax `ts`."
+    if ts in dicom_uid.JPEG2000TransferSyntaxes: return 'pip install pylibjpeg pylibjpeg-openjpeg (or python-gdcm)'
+    if ts in dicom_uid.RLETransferSyntaxes: return 'pip install pylibjpeg pylibjpeg-rle (or python-gdcm)'
+    if ts in dicom_uid.JPEGLSTransferSyntaxes: return 'pip install python-gdcm (or pyjpegls)'
+    if ts in dicom_uid.JPEGTransferSyntaxes: return 'pip install python-gdcm (pylibjpeg-libjpeg also decodes it, under the GPL-3)'
+    return 'pip install python-gdcm'
+
+def _voi_kind(ds) -> str:
+    "'lut', 'window' or '': the VOI transform `apply_voi_lut` applies (a LUT wins, as there)."
+    seq = ds.get('VOILUTSequence')
+    if seq and seq[0].get('LUTDescriptor') is not None and seq[0].get('LUTData') is not None: return 'lut'
+    return 'window' if ds.get('WindowCenter') is not None and ds.get('WindowWidth') is not None else ''
+
+def dicom_gray8(ds, # a pydicom `Dataset` with Pixel Data
+               )->np.ndarray:
+    "The film in `ds` as uint8 HxW: modality LUT, VOI LUT or window, onto 0..255, MONOCHROME1 inverted (first frame)."
+    a = ds.pixel_array
+    if int(ds.get('NumberOfFrames', 1) or 1) > 1: a = a[0]
+    if int(ds.get('SamplesPerPixel', 1) or 1) > 1:   # colour: a screenshot or a secondary capture
+        return np.asarray(to_gray8(Image.fromarray(a[..., :3].astype(np.uint8), 'RGB')))
+    a = apply_modality_lut(a, ds)
+    kind = _voi_kind(ds)
+    if kind == 'lut':   # the range is the LUT's own entries; its input must be integers
+        d = ds.VOILUTSequence[0].LUTDescriptor
+        ends = apply_voi_lut(np.arange(d[1], d[1] + (d[0] or 65536)), ds)
+        a = apply_voi_lut(np.rint(a).astype(np.int64), ds)
+    elif kind == 'window':   # the range is what the window gives far below and far above it
+        with np.errstate(over='ignore'): ends = apply_voi_lut(np.array([-1e300, 1e300]), ds)
+        a = apply_voi_lut(a, ds)
+    else: ends = a
+    lo, hi = float(np.min(ends)), float(np.max(ends))
+    a = np.clip((a.astype(np.float64) - lo) * (255.0 / (hi - lo)), 0, 255) if hi > lo else np.zeros(a.shape)
+    if ds.get('PhotometricInterpretation') == 'MONOCHROME1' or str(ds.get('PresentationLUTShape', '')).strip().upper() == 'INVERSE':
+        a = 255 - a   # MONOCHROME1 carries INVERSE as its own shape (DX, PS3.3 C.8.11.6): one inversion, not two
+    return np.round(a).astype(np.uint8)
+
+ANON_IDS = re.compile(r'(anon\w*|de-?identified|unknown|none|null|n/?a|patient|test|0+|x+|-+|\?+|\*+)', re.I)
+
+def dicom_patient(path:str|Path, # a file
+                 )->str:
+    "The header's PatientID of a DICOM file; '' for other files, an empty or placeholder id (ANONYMOUS, 0, ...), or an unreadable header."
+    if not is_dicom(path): return ''
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            pid = str(dcmread(path, stop_before_pixels=True, specific_tags=['PatientID'], force=True).get('PatientID', '') or '')
+    except Exception: return ''
+    pid = pid.strip()
+    return '' if ANON_IDS.fullmatch(pid) else pid
+
+def read_dicom(path:str|Path, # a DICOM file
+              )->np.ndarray:
+    "`dicom_gray8` of the file at `path`, or `BadImage` naming the file and the fix."
+    try:
+        with warnings.catch_warnings():   # pydicom warns about every oddity it can read past
+            warnings.simplefilter('ignore'); ds = dcmread(path, force=True)
+    except Exception as e:
+        raise BadImage(f"{path}: cannot be read as DICOM ({type(e).__name__}: {e}). The file is corrupt or truncated: "
+                       "re-export it from the scanner or PACS, or delete it.") from None
+    if 'PixelData' not in ds:
+        raise BadImage(f"{path}: a DICOM file without an image (no Pixel Data: a report or a structured document?). Move it out.")
+    ts = getattr(ds.get('file_meta'), 'TransferSyntaxUID', None)
+    if ts is None:   # a bare dataset (no file meta, as old systems wrote them): uncompressed, in the encoding it was read in
+        implicit, little = ds.original_encoding
+        ts = (dicom_uid.ImplicitVRLittleEndian if implicit else
+              dicom_uid.ExplicitVRLittleEndian if little else dicom_uid.ExplicitVRBigEndian)
+        ds.file_meta = FileMetaDataset(); ds.file_meta.TransferSyntaxUID = ts
+    if ts.is_compressed:
+        try: ok = get_decoder(ts).is_available
+        except NotImplementedError: ok = False
+        if not ok: raise BadImage(f"{path}: no DICOM decoder for its compression ({ts.name}) is installed: {dicom_fix(ts)}; "
+                                  "or convert it to uncompressed DICOM or PNG.")
+    try:
+        with warnings.catch_warnings(): warnings.simplefilter('ignore'); return dicom_gray8(ds)
+    except Exception as e:
+        raise BadImage(f"{path}: the DICOM pixel data cannot be decoded ({ts.name}; {type(e).__name__}: {e}). "
+                       f"The file may be corrupt; if not, another decoder may read it: {dicom_fix(ts)}.") from None
 
 # %% ../nbs/02_data.ipynb #851b26da
 COLUMNS = ['path', 'label', 'source', 'patient_id', 'view', 'orig_label']
@@ -102,15 +202,18 @@ def _label_or_reason(raw:str) -> tuple[str|None, str]:
     except UnknownLabel as e: return None, str(e)
     return (lbl, '') if lbl else (None, f"label {raw!r} excluded: {EXCLUDED_LABELS[label_key(raw)]}")
 
+def _patient(source:str, p:Path, fallback) -> str:
+    "`source:id`: the DICOM header's PatientID where there is one, else `fallback` (the file's own name: its own patient)."
+    return f'{source}:{dicom_patient(p) or fallback}'
+
 def _not_image(p:Path) -> str:
-    if p.suffix.lower() == '.dcm': return "DICOM is not read: convert it to PNG (e.g. with pydicom) and index again"
     return f"not an image file (extension {p.suffix or 'none'}); expected one of {', '.join(IMAGE_EXTS)}"
 
 # %% ../nbs/02_data.ipynb #ab3ae6f6
 def read_class_folders(root:str|Path, # a folder whose sub-folders are named by class
                        source:str|None=None, # the source name; default: the folder's name
                       )->pd.DataFrame:
-    "Rows for a folder-per-class tree; each image is its own patient."
+    "Rows for a folder-per-class tree; each image is its own patient, unless its DICOM header names one."
     root = Path(root); source = source or root.name
     recs = []
     for d in sorted(p for p in root.iterdir() if p.is_dir() and not _is_hidden(p)):
@@ -119,7 +222,7 @@ def read_class_folders(root:str|Path, # a folder whose sub-folders are named by 
         if lbl is None and why.startswith('Unknown'):
             why = f"folder {d.name!r} is not a class: rename it to one of {', '.join(CLASSES)} (or an alias), or move it out"
         if not imgs: recs.append((str(d), lbl, source, '', '', d.name, 'empty class folder: no images in it' if lbl else why))
-        for p in imgs: recs.append((str(p), lbl, source, f'{source}:{p.relative_to(root).with_suffix("")}', '', d.name, why))
+        for p in imgs: recs.append((str(p), lbl, source, _patient(source, p, p.relative_to(root).with_suffix("")), '', d.name, why))
         for p in other: recs.append((str(p), lbl, source, '', '', d.name, _not_image(p)))
     for p in sorted(root.iterdir()):
         if p.is_file() and not _is_hidden(p) and p.suffix.lower() in IMAGE_EXTS:
@@ -136,7 +239,7 @@ def read_radiography(root:str|Path, # the COVID-19_Radiography_Dataset folder
         lbl, why = _label_or_reason(d.name)
         imgs, other = scan_folder(d/'images') if (d/'images').is_dir() else ([], [])
         if not imgs: recs.append((str(d), lbl, source, '', '', d.name, why or 'empty class folder: no images/ in it'))
-        for p in imgs: recs.append((str(p), lbl, source, f'{source}:{p.stem}', '', d.name, why))
+        for p in imgs: recs.append((str(p), lbl, source, _patient(source, p, p.stem), '', d.name, why))
         for p in other: recs.append((str(p), lbl, source, '', '', d.name, _not_image(p)))
     return _rows(recs)
 
@@ -148,17 +251,22 @@ IEEE_EXCLUDED = {'no finding': "ieee8023 'No Finding' patients are COVID-suspect
                  'todo': 'not yet labelled by the source', 'lipoid': 'lipoid pneumonia is not infectious',
                  'ards': 'ARDS alone is not one of the classes', 'tuberculosis': 'tuberculosis is not one of the classes'}
 
-def ieee_label(finding:str, # the `finding` field, e.g. 'Pneumonia/Viral/COVID-19'
+IEEE_COVID = ('covid-19', 'covid19', 'covid', 'sars-cov-2')
+
+def ieee_label(finding:str, # the `finding` field, e.g. 'Pneumonia/Viral/COVID-19' or 'COVID-19, ARDS'
                no_finding:str|None=None, # class for 'No Finding' rows; None excludes them
               )->tuple[str|None, str]:
     "(class, '') for an ieee8023 finding, or (None, why it is left out)."
-    f = str(finding).strip().lower()
-    parts = [p.strip() for p in f.split('/') if p.strip()]
-    if 'covid-19' in parts or 'covid19' in parts or 'sars-cov-2' in parts: return 'Covid', ''
-    if f == 'no finding' and no_finding: return no_finding, ''
-    for k, why in IEEE_EXCLUDED.items():
-        if k in parts: return None, f'finding {finding!r} excluded: {why}'
-    if parts and any(p in IEEE_PNEUMONIA for p in parts): return 'Pneumonia', ''
+    f = ' '.join(str(finding).lower().split())
+    words = [w for w in re.split(r'[/,;\s]+', f) if w]            # 'COVID-19, ARDS' -> covid-19, ards
+    pieces = set(words) | {p for w in words for p in w.split('-') if p}   # 'MERS-CoV' -> also mers, cov
+    if any(w in IEEE_COVID for w in words): return 'Covid', ''    # COVID-19 with any complication beside it is Covid
+    if f == 'no finding':
+        return (no_finding, '') if no_finding else (None, f"finding {finding!r} excluded: {IEEE_EXCLUDED['no finding']}")
+    for k in ('todo', 'lipoid', 'tuberculosis'):
+        if k in pieces: return None, f'finding {finding!r} excluded: {IEEE_EXCLUDED[k]}'
+    if pieces & set(IEEE_PNEUMONIA): return 'Pneumonia', ''         # 'Mycoplasma Bacterial Pneumonia', 'SARS', ...
+    if 'ards' in pieces: return None, f"finding {finding!r} excluded: {IEEE_EXCLUDED['ards']}"
     return None, f'finding {finding!r} is not one of the classes'
 
 # %% ../nbs/02_data.ipynb #826e86a9
@@ -248,7 +356,7 @@ def read_table(csv:str|Path, # a CSV with a file column and a label column
         src = r.get('source', '') or src_default
         lbl, why = _label_or_reason(r[lc])
         if not why and not p.exists(): why = f'listed in {csv.name} but the file is missing'
-        pid = r[pc] if pc and r[pc] else f'{src}:{p.stem}'
+        pid = r[pc] if pc and r[pc] else _patient(src, p, p.stem)
         recs.append((str(p), lbl, src, pid, r.get('view', ''), r.get('orig_label', '') or r[lc], why))
     df = _rows(recs)
     if 'fold' in t.columns: df['fold'] = pd.to_numeric(t['fold'], errors='coerce').astype('Int64').values
@@ -323,12 +431,19 @@ def read_source(path:str|Path, # a folder or CSV in any layout of `LAYOUTS` (or 
 # %% ../nbs/02_data.ipynb #32d6d21b
 HASH_SIZE = 256  # px; images are decoded at about this size for hashing (JPEG draft mode makes big files cheap)
 
+def _stored_size(path) -> tuple:
+    "(width, height) of the film as stored, from its header."
+    if is_dicom(path):
+        ds = dcmread(path, stop_before_pixels=True, specific_tags=['Rows', 'Columns'], force=True)
+        return int(ds.Columns), int(ds.Rows)
+    with Image.open(path) as im: return im.size
+
 def inspect_image(path:str|Path, # an image file
                  )->dict:
     "Original width and height, perceptual hash, and `reason` ('' when the image is usable)."
     try:
         g = open_xray(path, size=HASH_SIZE)   # validates first: the messages name the file and the fix
-        with Image.open(path) as im: w, h = im.size
+        w, h = _stored_size(path)
     except BadImage as e: return dict(width=0, height=0, phash='', reason=str(e))
     except Exception as e: return dict(width=0, height=0, phash='', reason=str(BadImage(f"{path}: cannot be read as an image ({e}).")))
     return dict(width=w, height=h, phash=str(imagehash.phash(g)), reason='')
@@ -414,6 +529,18 @@ def patient_groups(df:pd.DataFrame, # rows with `patient_id` and `dup_cluster`
     return pd.Series(comp[p], index=df.index)
 
 # %% ../nbs/02_data.ipynb #4ef5204a
+def fold_shortfall(df:pd.DataFrame, # usable rows with `label` (and `group` or `patient_id`)
+                   n_folds:int=5, # folds wanted
+                   group:bool=True, # patient-grouped folds
+                  )->str:
+    "Why `df` cannot be cut into `n_folds` folds, or '' when it can."
+    counts = df.label.value_counts()
+    if len(counts) and counts.min() < n_folds:
+        return f"class {counts.idxmin()!r} has {counts.min()} images, fewer than the {n_folds} folds"
+    g = (df['group'] if 'group' in df else df.patient_id) if group else None
+    if g is not None and g.nunique() < n_folds: return f"only {g.nunique()} patients for {n_folds} folds"
+    return ''
+
 def assign_folds(df:pd.DataFrame, # usable rows with `label` (and `group` or `patient_id`)
                  n_folds:int=5, # number of folds
                  seed:int=0, # shuffling seed; the same seed gives the same folds
@@ -421,15 +548,11 @@ def assign_folds(df:pd.DataFrame, # usable rows with `label` (and `group` or `pa
                 )->pd.DataFrame:
     "`df` with a `fold` column in 0..n_folds-1."
     df = df.copy()
-    counts = df.label.value_counts()
     if n_folds < 2: raise ValueError(f"n_folds must be at least 2, not {n_folds}.")
-    if len(counts) and counts.min() < n_folds:
-        raise ValueError(f"Class {counts.idxmin()!r} has {counts.min()} images, fewer than the {n_folds} folds: "
-                         "add images or lower --folds.")
+    if why := fold_shortfall(df, n_folds, group): raise ValueError(f"{why[0].upper()}{why[1:]}: add images or lower --folds.")
     y = df.label.values
     if group:
         g = df['group'] if 'group' in df else df.patient_id
-        if g.nunique() < n_folds: raise ValueError(f"Only {g.nunique()} patients for {n_folds} folds: lower --folds.")
         splits = StratifiedGroupKFold(n_folds, shuffle=True, random_state=seed).split(y, y, g.values)
     else: splits = StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(y, y)
     df['fold'] = -1
@@ -437,7 +560,7 @@ def assign_folds(df:pd.DataFrame, # usable rows with `label` (and `group` or `pa
     return df
 
 # %% ../nbs/02_data.ipynb #7ce9a040
-REASON_KINDS = (('duplicate', 'near-duplicate'), ('unreadable', 'cannot be'), ('empty file', 'is empty'),
+REASON_KINDS = (('duplicate', 'near-duplicate'), ('DICOM decoder missing', 'no DICOM decoder'), ('unreadable', 'cannot be'), ('empty file', 'is empty'),
                 ('too small', 'too small'), ('not an image', 'not an image file'), ('DICOM', 'DICOM'),
                 ('missing file', 'missing'), ('empty class folder', 'empty class folder'),
                 ('view or modality', 'view'), ('view or modality', 'modality'), ('unknown label', 'Unknown label'),
@@ -450,8 +573,9 @@ def reason_kind(reason:str, # a `reason` string
     return next((k for k, s in REASON_KINDS if s in reason), 'other')
 
 class XrayIndex:
-    "The usable, de-duplicated, folded `items` and every `dropped` row with its reason."
-    def __init__(self, items:pd.DataFrame, dropped:pd.DataFrame): self.items, self.dropped = items, dropped
+    "The usable, de-duplicated, folded `items`, every `dropped` row with its reason, and `notes` on what was done."
+    def __init__(self, items:pd.DataFrame, dropped:pd.DataFrame, notes=()):
+        self.items, self.dropped, self.notes = items, dropped, list(notes)
     def __repr__(self): return f'XrayIndex({len(self.items)} items, {len(self.dropped)} dropped)'
 
     def summary(self, max_files:int=10) -> str:
@@ -462,6 +586,7 @@ class XrayIndex:
             out.append(pd.crosstab(it.source, it.label, margins=True, margins_name='total').to_string())
         if 'fold' in it and len(it):
             out.append('per fold:\n' + pd.crosstab(it.fold, it.label, margins=True, margins_name='total').to_string())
+        out += self.notes
         if len(dr):
             kinds = dr.reason.map(reason_kind)
             out.append(f"{len(dr)} left out:\n" + kinds.value_counts().to_string())
@@ -473,7 +598,7 @@ class XrayIndex:
 
 # %% ../nbs/02_data.ipynb #a7644ffd
 def index_sources(srcs, # folders or CSVs, in any layout `read_source` knows
-                  n_folds:int=5, # folds to assign (0: none)
+                  n_folds:int=5, # folds to assign (0: none); none either, with a note, where the data is too small for them
                   seed:int=0, # fold seed
                   group:bool=True, # patient-grouped folds (False: plain stratified, for comparison)
                   dedup:bool=True, # merge near-duplicates
@@ -493,8 +618,12 @@ def index_sources(srcs, # folders or CSVs, in any layout `read_source` knows
     items, dropped = df[ok].drop(columns='reason').reset_index(drop=True), df[~ok].reset_index(drop=True)
     if not len(items): raise ValueError(f"No usable images in {', '.join(map(str, srcs))}:\n" +
                                         XrayIndex(items, dropped).summary())
-    if n_folds: items = assign_folds(items.drop(columns='fold', errors='ignore'), n_folds, seed=seed, group=group)
-    return XrayIndex(items, dropped)
+    items, notes = items.drop(columns='fold', errors='ignore'), []
+    if n_folds and (why := fold_shortfall(items, n_folds, group)):   # a small test set: it needs no folds
+        notes.append(f"folds: none assigned, because {why}. A test set needs none; to train on these images, add "
+                     "images or index with fewer --folds (training refuses a table without folds).")
+    elif n_folds: items = assign_folds(items, n_folds, seed=seed, group=group)
+    return XrayIndex(items, dropped, notes)
 
 # %% ../nbs/02_data.ipynb #82a4c09a
 def leakage(train:pd.DataFrame, # indexed training rows (with `phash`, `patient_id`)
@@ -526,7 +655,9 @@ def load_items(data, # folders/CSVs `covidxray index` reads, or the table it wro
             bad = t[t.reason != '']
             if len(bad): print(printable(f"{len(bad)} rows of {srcs[0]} left out: " + '; '.join(f'{r.path}: {r.reason}' for r in bad.head(3).itertuples())))
             return t[t.reason == ''].drop(columns='reason').reset_index(drop=True).astype({'fold': int})
-    return index_sources(srcs, n_folds=n_folds, seed=seed, n_workers=n_workers).items
+    ix = index_sources(srcs, n_folds=n_folds, seed=seed, n_workers=n_workers)
+    for n in ix.notes: print(printable(f"{', '.join(map(str, srcs))}: {n}"))
+    return ix.items
 
 # %% ../nbs/02_data.ipynb #5f6f485f
 def image_paths(srcs, # image files, folders (searched recursively, hidden entries skipped) or CSVs with a path column

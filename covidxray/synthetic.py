@@ -10,11 +10,14 @@ import numpy as np
 import pandas as pd
 import cv2
 from PIL import Image
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, RLELossless, JPEG2000Lossless, generate_uid
 
 from .core import CLASSES
 
 # %% auto #0
-__all__ = ['SYNTH_LAYOUTS', 'synth_xray', 'make_synthetic', 'synthetic_lesions']
+__all__ = ['SYNTH_LAYOUTS', 'DICOM_COMPRESSIONS', 'DX_STORAGE', 'synth_xray', 'make_synthetic', 'synthetic_lesions',
+           'write_dicom']
 
 # %% ../nbs/01_synthetic.ipynb #dbac1eaa
 def _grid(size:int, # side of the square image in pixels
@@ -451,3 +454,55 @@ def synthetic_lesions(root:str|Path, # a folder written by `make_synthetic`
     root = Path(root); t = pd.read_csv(root/'.lesions'/'lesions.csv')
     return t.assign(path=[str(root/f) for f in t.file], mask=[str(root/m) for m in t['mask']],
                     lungs=[str(root/m) for m in t['lungs']])
+
+# %% ../nbs/01_synthetic.ipynb #901ae3ea
+DICOM_COMPRESSIONS = {'rle': RLELossless, 'jpeg2000': JPEG2000Lossless}
+DX_STORAGE = '1.2.840.10008.5.1.4.1.1.1.1'   # SOP class: Digital X-Ray Image Storage - For Presentation
+
+def write_dicom(img:np.ndarray, # uint8 HxW gray film (0: black), e.g. from `synth_xray`
+                path:str|Path, # the .dcm file to write
+                photometric:str='MONOCHROME2', # 'MONOCHROME2' (0 is black) or 'MONOCHROME1' (0 is white: stored inverted)
+                bits:int=16, # bits stored, 8..16: 0..255 is spread over 0..2**bits-1
+                rescale:tuple=(1.0, 0.0), # (RescaleSlope, RescaleIntercept): the modality LUT a reader must apply first
+                window:tuple|None=None, # (lo, hi) in `img`'s 0..255 units: a VOI showing lo..hi as black..white
+                voi_lut:bool=False, # write `window` as a VOI LUT Sequence (16-bit entries) instead of Window Center/Width
+                compress:str|None=None, # None (uncompressed), 'rle' (RLE Lossless) or 'jpeg2000' (JPEG 2000 Lossless)
+                patient_id:str='', # the header's PatientID
+               )->Path:
+    "Write `img` as a DX DICOM file that a correct reader displays as `img` (windowed to `window` if given)."
+    img = np.asarray(img)
+    if img.dtype != np.uint8 or img.ndim != 2: raise ValueError(f"write_dicom takes a uint8 HxW image, not {img.dtype} {img.shape}.")
+    if photometric not in ('MONOCHROME1', 'MONOCHROME2'): raise ValueError(f"photometric must be MONOCHROME1 or MONOCHROME2, not {photometric!r}.")
+    if not 8 <= bits <= 16: raise ValueError(f"bits must be 8..16, not {bits}.")
+    if compress is not None and compress not in DICOM_COMPRESSIONS: raise ValueError(f"compress must be one of {list(DICOM_COMPRESSIONS)} or None, not {compress!r}.")
+    top = 2**bits - 1; k = top / 255
+    mono1 = photometric == 'MONOCHROME1'
+    v = np.round(img.astype(np.float64) * k)
+    stored = (top - v if mono1 else v).astype(np.uint8 if bits == 8 else np.uint16)
+    slope, intercept = (float(x) for x in rescale)
+    fm = FileMetaDataset()
+    fm.MediaStorageSOPClassUID, fm.MediaStorageSOPInstanceUID, fm.TransferSyntaxUID = DX_STORAGE, generate_uid(), ExplicitVRLittleEndian
+    ds = Dataset(); ds.file_meta = fm
+    ds.SOPClassUID, ds.SOPInstanceUID = fm.MediaStorageSOPClassUID, fm.MediaStorageSOPInstanceUID
+    ds.Modality, ds.PatientID, ds.PatientName = 'DX', patient_id, ''
+    ds.Rows, ds.Columns = img.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = stored.itemsize * 8, bits, bits - 1, 0
+    if (slope, intercept) != (1.0, 0.0) or window is not None: ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
+    if window is not None:
+        a, b = sorted((top - x * k if mono1 else x * k) * slope + intercept for x in window)   # lo, hi in modality units
+        if b <= a: raise ValueError(f"window must be (lo, hi) with lo < hi, not {window}.")
+        if voi_lut:
+            first = int(np.floor(a)); x = np.arange(first, int(np.ceil(b)) + 1)
+            lut = np.round(np.clip((x - a) / (b - a), 0, 1) * 65535).astype('<u2')
+            item = Dataset(); item.LUTDescriptor = [len(lut) % 65536, first, 16]   # 0 entries means 65536
+            item['LUTDescriptor'].VR = 'US' if first >= 0 else 'SS'
+            item.add_new('LUTData', 'OW', lut.tobytes())
+            ds.VOILUTSequence = [item]
+        else:   # LINEAR: c - 0.5 - (w-1)/2 .. c - 0.5 + (w-1)/2 is the window (DICOM PS3.3 C.11.2.1.2.1)
+            ds.WindowCenter, ds.WindowWidth = round((a + b) / 2 + 0.5, 4), round(b - a + 1, 4)
+    ds.PixelData = stored.tobytes()
+    if compress: ds.compress(DICOM_COMPRESSIONS[compress])
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path

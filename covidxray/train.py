@@ -49,9 +49,16 @@ def _lung_segmenter(roi:str|None, segmenter):
                                            "and pass its folder (--segmenter FOLDER).")
     return load_segmenter(segmenter)
 
-def _check_items(items:pd.DataFrame):
+def _check_items(items:pd.DataFrame, fold:int|None=None):
     if items is None or len(items) == 0:
         raise ValueError("The dataset is empty: no usable images. Check the path (`covidxray index DATA` lists what it finds).")
+    if 'fold' not in items or items.fold.isna().all():   # a small test set is indexed without folds; training needs them
+        raise ValueError("The table has no folds, and training validates on one: it was indexed without them (fewer images "
+                         "per class, or patients, than the folds asked; `covidxray index` says which). Add images, or "
+                         "index it again with fewer --folds (at least 2).")
+    if fold is not None and fold not in set(items.fold.dropna().astype(int)):
+        raise ValueError(f"fold {fold} is out of range: the table has folds {sorted(set(items.fold.dropna().astype(int)))}. "
+                         "Pick one of them (--fold), or index again with more --folds.")
 
 def xray_learner(items:pd.DataFrame, # indexed rows with `path`, `label`, `fold`
                  fold:int=0, # the validation fold
@@ -76,7 +83,7 @@ def xray_learner(items:pd.DataFrame, # indexed rows with `path`, `label`, `fold`
                 )->Learner:
     "A fastai `Learner` for validation fold `fold` of `items`; `learn.settings` records the settings it was made with."
     settings = {k: v for k, v in locals().items() if k not in ('items', 'device', 'num_workers', 'path', 'vocab')}
-    _check_items(items)
+    _check_items(items, fold)
     ac = arch_config(arch)
     size, bs, device = size or ac.size, bs or ac.bs, get_device(device)
     seg, settings['segmenter'] = _lung_segmenter(roi, segmenter), segmenter and str(segmenter)
@@ -340,7 +347,6 @@ def train_folds(items:pd.DataFrame, # indexed rows with `fold`
     "Train one model per fold and write the out-of-fold metrics; returns them."
     _check_items(items)
     out = Path(out)
-    if 'fold' not in items: raise ValueError("The table has no `fold` column: index it with `covidxray index`.")
     folds = sorted(items.fold.dropna().astype(int).unique()) if folds is None else list(folds)
     per_fold = {}
     for k in folds:

@@ -141,3 +141,55 @@ def test_missing_path_fails_before_torch(tmp_path):
     imported, seconds = r.stdout.split()
     assert imported == 'False'                          # torch (seconds to import) was never loaded
     assert float(seconds) < 1.5, seconds                # the issue's bound: well under a second on an idle machine
+
+# --- issue 12: DICOM input, small folders ---
+
+def _mixed_folder(tmp_path):
+    "Synthetic class folders of PNGs, plus one film again as two DICOMs (MONOCHROME1 12-bit RLE, 16-bit JPEG 2000), as a JPEG, and a broken DICOM."
+    import numpy as np
+    from PIL import Image
+    from covidxray.synthetic import write_dicom
+    src = make_synthetic(tmp_path/'src', n_per_class=2, size=80, seed=9)
+    png = sorted((src/'Covid').glob('*.png'))[0]
+    film = np.asarray(Image.open(png))
+    write_dicom(film, src/'Covid'/'film_mono1.dcm', photometric='MONOCHROME1', bits=12, compress='rle', patient_id='P1')
+    write_dicom(film, src/'Covid'/'film_j2k.dcm', compress='jpeg2000', patient_id='P1')
+    Image.fromarray(film).save(src/'Covid'/'film.jpg', quality=95)
+    (src/'Normal'/'broken.dcm').write_bytes(b'\0' * 128 + b'DICM' + b'\1' * 64)
+    return src, png
+
+def test_predict_mixed_dicom_png_jpeg(tmp_path):
+    "`covidxray predict` on a folder of DICOM, PNG and JPEG: a DICOM film is predicted exactly as its PNG; a broken one is named."
+    from covidxray.core import load_csv
+    src, png = _mixed_folder(tmp_path)
+    r = cli('predict', _model(tmp_path), src, '--out', tmp_path/'preds.csv')
+    p = load_csv(tmp_path/'preds.csv', keep_default_na=False).set_index('path')
+    assert len(p) == 10 and '1 unreadable skipped' in r.stdout, r.stdout[-2000:]
+    probs = p[['p_Covid', 'p_Normal', 'p_Pneumonia']].apply(pd.to_numeric, errors='coerce')
+    for dcm in ('film_mono1.dcm', 'film_j2k.dcm'):
+        assert p.loc[str(src/'Covid'/dcm), 'pred'] in ('Covid', 'Normal', 'Pneumonia')
+        assert (probs.loc[str(src/'Covid'/dcm)] - probs.loc[str(png)]).abs().max() < 1e-6     # the same pixels as the PNG
+    assert probs.drop(index=str(src/'Normal'/'broken.dcm')).round(6).drop_duplicates().shape[0] > 2   # and the model does look
+    assert p.loc[str(src/'Covid'/'film.jpg'), 'pred'] in ('Covid', 'Normal', 'Pneumonia')
+    e = p.loc[str(src/'Normal'/'broken.dcm')]
+    assert e.pred == '' and 'broken.dcm' in e.error and 'DICOM' in e.error
+
+def test_index_small_folder_and_dicom(tmp_path):
+    "4 images per class with the default --folds 5: indexed without folds, said why; DICOM patients from the header; train refuses."
+    src, png = _mixed_folder(tmp_path)
+    for f in (png, src/'Covid'/'film.jpg', src/'Covid'/'film_j2k.dcm'): f.unlink()   # the film once, as a DICOM
+    more = make_synthetic(tmp_path/'more', n_per_class=2, size=80, seed=10)
+    for c in ('Covid', 'Normal', 'Pneumonia'):
+        for f in (more/c).glob('*.png'): f.rename(src/c/f'more_{f.name}')
+    r = cli('index', src, '--out', tmp_path/'items.csv', '--workers', '0')
+    t = pd.read_csv(tmp_path/'items.csv')
+    assert len(t) == 12 and t.label.value_counts().tolist() == [4, 4, 4] and 'fold' not in t.columns
+    assert "folds: none assigned, because class" in r.stdout and "has 4 images, fewer than the 5 folds" in r.stdout, r.stdout
+    assert t.set_index('path').loc[str(src/'Covid'/'film_mono1.dcm'), 'patient_id'] == 'src:P1'
+    d = pd.read_csv(tmp_path/'items.dropped.csv')
+    assert d.path.tolist() == [str(src/'Normal'/'broken.dcm')] and 'DICOM' in d.reason[0]
+    r = cli('train', tmp_path/'items.csv', '--out', tmp_path/'run', check=False)
+    assert r.returncode == 2 and 'has no folds' in r.stderr and 'Traceback' not in r.stderr, r.stderr[-2000:]
+    assert 'fewer than the 5 folds' in r.stdout                          # the reason, printed as the table is re-indexed
+    cli('index', src, '--out', tmp_path/'items4.csv', '--folds', '4', '--workers', '0')
+    assert sorted(pd.read_csv(tmp_path/'items4.csv').fold.unique()) == [0, 1, 2, 3]

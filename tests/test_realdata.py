@@ -25,3 +25,12 @@ def test_index_dev_set(dev_data, tmp_path):
     whole = items.label.value_counts(normalize=True)
     per_fold = pd.crosstab(items.fold, items.label, normalize='index')
     assert (per_fold - whole).abs().max().max() < 0.03, per_fold
+
+def test_ieee_findings_of_the_dev_set(dev_data):
+    "Every ieee8023 finding string of the real metadata (the 2020-06 state: 'COVID-19, ARDS', 'Mycoplasma Bacterial Pneumonia', ...) reads as the dev set's label."
+    from covidxray.data import ieee_label
+    meta = pd.read_csv(dev_data/'metadata.csv', keep_default_na=False)
+    ieee = meta[meta.source == 'ieee8023'].drop_duplicates('orig_label')
+    assert {'COVID-19, ARDS', 'Mycoplasma Bacterial Pneumonia'} <= set(ieee.orig_label)
+    got = {f: ieee_label(f) for f in ieee.orig_label}
+    assert got == {f: (lbl, '') for f, lbl in zip(ieee.orig_label, ieee.label)}, got
