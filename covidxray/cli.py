@@ -380,7 +380,8 @@ def run_push(args) -> int:
         out = write_card(model_card(args.model, parse_hub_ref(args.repo_id)[0], **kw), args.card_only)
         print(f"wrote the model card {out} (checked; nothing pushed)"); return 0
     r = push_to_hub(args.model, args.repo_id, **settings_of(args, push_to_hub))
-    print(f"pushed {', '.join(r['files'])} to {r['url']} ({'private' if r['private'] else 'PUBLIC'}; commit {r['commit']})")
+    print(f"pushed {', '.join(r['files'])} to {r['url']} in commit {r['commit']} (created {'private' if r['private'] else 'PUBLIC'} "
+          "if it was new; an existing repo keeps its visibility)")
     return 0
 
 # %% ../nbs/11_cli.ipynb #24ca8999

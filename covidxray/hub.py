@@ -399,9 +399,9 @@ def push_to_hub(model_dir:str|Path, # the model folder (RUN/model), or the run f
                 audit:str|Path|None=None, # `covidxray audit`'s folder, for the card (and results/audit.json)
                 train_table:str|Path|None=None, # the training table, for the card's data section
                 test_set:str|None=None, # what the test set is, in words
-                private:bool=True, # create the repo private (a medical model is not published by accident)
+                private:bool=True, # create the repo private (a medical model is not published by accident); an existing repo keeps its visibility
                 token:str|None=None, # default: HF_TOKEN or `hf auth login`'s
-                commit_message:str|None=None, # default: says what was pushed
+                commit_message:str|None=None, # the commit's message; None: names the architecture
                 api=None, # a `huggingface_hub.HfApi` (or a stand-in with `create_repo` and `upload_folder`); default: HfApi(token=token)
                )->dict:
     "Publish the model (safetensors, config, its lung segmenter) and a generated model card to `repo_id` in one commit."

@@ -138,3 +138,16 @@ def test_cli_predicts_from_the_hub_cache_offline(hub, online, model_dir, tmp_pat
     assert main(['predict', str(model_dir), str(imgs), '--out', str(local), '--workers', '0']) == 0
     assert (tmp_path/'p.csv').read_text() == local.read_text()             # the same model, the same predictions
     assert main(['predict', 'hf://lab/cli@v2', str(imgs), '--out', str(tmp_path/'q.csv')]) == 2   # a revision never fetched
+
+
+def test_cli_push(hub, online, model_dir, tmp_path, monkeypatch, capsys):
+    import huggingface_hub
+    from covidxray.cli import main
+    api = RecordingApi(hub)
+    monkeypatch.setattr(huggingface_hub, 'HfApi', lambda token=None: api)   # the command's client, pointed at the stand-in
+    assert main(['push', str(model_dir.parent), 'hf://lab/from-cli', '--no-private', '--message', 'first']) == 0
+    assert 'README.md, config.json, model.safetensors' in capsys.readouterr().out
+    assert api.calls[0][2]['private'] is False and api.calls[1][2]['commit_message'] == 'first'
+    m = load_from_hub('lab/from-cli', cache_dir=tmp_path/'cache', endpoint=hub.endpoint)   # a bare repo id, no such folder here
+    assert _sums(m) == _sums(load_from_hub(model_dir))
+    assert main(['push', str(tmp_path/'nowhere'), 'lab/x']) == 2
