@@ -417,7 +417,7 @@ def _check_paths(argv:list, # the command line's arguments
     if cmd not in PATH_COMMANDS: return None
     args = argv[argv.index(cmd) + 1:]
     for i, a in _positionals(args):
-        if cmd in MODEL_COMMANDS and i == 0 and a.startswith('hf://'): continue    # a hub model: `hub.hub_folder` checks it
+        if cmd in MODEL_COMMANDS and a.startswith('hf://'): continue    # a hub model: `hub.hub_folder` checks it
         p = Path(a)
         if not p.exists(): return f"{a} does not exist: check the path."
         if cmd in MODEL_COMMANDS and i == 0:                     # the first argument, before any option: the model
