@@ -42,7 +42,8 @@ def _json_in(path:str|Path|None, # a JSON file, or the folder that holds it
     "(the JSON object, its file) at `path`; (None, None) without a path; a missing or bad file names itself and the fix."
     if path is None: return None, None
     f = Path(path)/name if Path(path).is_dir() else Path(path)
-    if not f.is_file(): raise FileNotFoundError(f"{f} does not exist: pass the folder `covidxray {'audit' if 'audit' in name else 'evaluate'}` wrote (--out), or its {name}.")
+    cmd = {'metrics.json': 'evaluate', 'audit.json': 'audit', 'valid_metrics.json': 'train'}.get(name, 'evaluate')
+    if not f.is_file(): raise FileNotFoundError(f"{f} does not exist: pass the folder `covidxray {cmd}` wrote (--out), or its {name}.")
     try: d = json.loads(f.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as e: raise ValueError(f"{f} is not valid JSON ({e}): rewrite it.") from None
     if not isinstance(d, dict): raise ValueError(f"{f} holds a JSON {type(d).__name__}, not a covidxray report.")
@@ -53,7 +54,8 @@ def model_and_run(path:str|Path, # a model folder, or a run folder (`covidxray t
                  )->tuple[Path, Path|None]:
     "(the model folder, the run folder or None): RUN stands for RUN/model and its own run; an all-folds run is refused (publish one model)."
     p = Path(path)
-    if not (p/'config.json').is_file() and (p/'model'/'config.json').is_file(): return p/'model', Path(run) if run else p
+    if not (p/'config.json').is_file() and (p/'model'/'config.json').is_file():
+        return p/'model', Path(run) if run else (p if (p/'valid_metrics.json').is_file() else None)
     if not (p/'config.json').is_file() and any(p.glob('fold*/model/config.json')):
         raise ValueError(f"{p} is an all-folds run: publish one fold's model ({p}/foldK/model, or {p}/foldK as its run).")
     return p, Path(run) if run else None
@@ -67,11 +69,13 @@ def card_inputs(model_dir:str|Path, # the model folder (config.json, model.safet
     "Everything the card reports, read from the files the pipeline wrote (nothing recomputed); absent ones are None."
     model_dir, run = model_and_run(model_dir, run)
     cfg = read_config(model_dir)
-    valid = _json_in(run, 'valid_metrics.json')[0] if run is not None and (Path(run)/'valid_metrics.json').is_file() else None
+    valid = _json_in(run, 'valid_metrics.json')[0]
     ev, ev_file = _json_in(evaluation, 'metrics.json')
     au = _json_in(audit, 'audit.json')[0]
     preds = ev_file.parent/'predictions.csv' if ev_file is not None else None
     table = pd.read_csv(train_table, usecols=lambda c: c in ('path', 'label', 'source', 'fold')) if train_table is not None else None
+    if table is not None and not {'path', 'label'} <= set(table.columns):
+        raise ValueError(f"{train_table} has no path and label columns: pass the table `covidxray index` wrote.")
     return dict(config=cfg, valid=valid, evaluation=ev, audit=au, table=table,
                 test_paths=pd.read_csv(preds, usecols=['path']).path.tolist() if preds is not None and preds.is_file() else None)
 
