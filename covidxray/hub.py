@@ -138,7 +138,7 @@ WARNING = ("> [!WARNING]\n> **Not for diagnosis.** This is a research model. It 
 LIMITATIONS = """- **Source ≈ class.** In the public collections such models are trained on, Covid films come from COVID papers and
   hospital collections, Normal films from paediatric (Kermany) and NIH archives, and most Pneumonia films are
   paediatric. A model can score highly by recognising the source (age, text and arrows cut from papers, borders,
-  resolution, contrast) instead of the disease; the audit above measures how much of that this model does.
+  resolution, contrast) instead of the disease; the shortcut audit section says what is known of this model.
 - **Not an external validation** unless the evaluation section says so: figures on folds of the training collections
   are optimistic, and on a hospital the model has never seen the score can drop far (covidxray's leave-one-source-out
   study on its development set: macro-F1 0.84 in cross-validation against 0.55 on unseen sources).
@@ -173,7 +173,7 @@ def _sec_data(cfg:dict, table:pd.DataFrame|None)->str:
         return out + ("Sources and counts by class: **not given** (pass the training table, `covidxray push ... --train items.csv`, "
                       "to list them here).\n")
     out += ("Images per source and class in the training table (patient-grouped folds; near-duplicates merged by "
-            "`covidxray index`):\n\n" + _md_table(training_counts(table, t.get('fold'), cfg['classes'])) + '\n')
+            "`covidxray index`); the totals include the validation fold, counted apart in the last column:\n\n" + _md_table(training_counts(table, t.get('fold'), cfg['classes'])) + '\n')
     return out + ("\nEach source's images carry that source's licence (some are non-commercial, CC BY-NC-SA / CC BY-NC-ND): "
                   "check them before any commercial use of this model.\n")
 
@@ -292,8 +292,10 @@ def model_card(model_dir:str|Path, # the model folder (config.json, model.safete
     fold = (cfg.get('training') or {}).get('fold')
     kind = test_set_kind(d['test_paths'], d['table'], fold, list((ev or {}).get('per_source') or ()))
     name = repo_id.split('/')[-1] if repo_id else f"covidxray-{cfg['arch']}"
-    dataset = test_set or ({'validation': f'validation fold {fold} of the training data (not external)',
-                            'external': 'external test set'}.get(kind[0], 'test set') if ev else f'validation fold {fold}')
+    caveat = {'validation': "the model's validation fold, not external", 'same-sources': 'the training sources, not external',
+              'overlap': 'overlaps the training data', 'unknown': 'not known to be external'}.get(kind[0])
+    dataset = ((test_set or 'test set') + (f' ({caveat})' if caveat else '') if ev and ev.get('n')
+               else f"validation fold {fold} (the model's own, not external)")
     data = ModelCardData(license=license, library_name='covidxray', pipeline_tag='image-classification', model_name=name,
                          tags=['covidxray', 'chest-x-ray', 'covid-19', 'pneumonia', 'medical-imaging', 'not-for-clinical-use',
                                'timm', 'fastai', 'safetensors', cfg['arch']],
