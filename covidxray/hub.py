@@ -227,7 +227,8 @@ def _sec_audit(au:dict|None)->str:
             rows.append((what, f"balanced accuracy {_f(sp[k]['balanced_accuracy'])} over {sp[k]['n_sources']} sources (chance {_f(sp[k]['chance'])})", sp[k]['reading']))
     if 'source_probe' in au and not rows: rows.append(('source probe', 'n/a', sp.get('reading', '')))
     lr = au.get('lungs_removed')
-    if lr: rows.append((f"lungs removed ({lr.get('lungs', '')}), control models", f"macro-F1 {_f(lr['f1_macro_full'])} full films, "
+    where = {'central box': 'a central box, not segmented lungs', 'segmented': 'segmented lungs'}.get(lr.get('lungs'), lr.get('lungs')) if lr else ''
+    if lr: rows.append((f"lungs removed ({where}), control models", f"macro-F1 {_f(lr['f1_macro_full'])} full films, "
                         f"{_f(lr['f1_macro_lungs_removed'])} lungs blacked out (chance {_f(lr['chance'])})", lr['reading']))
     cl = au.get('cam_in_lungs')
     if cl: rows.append(('Grad-CAM in the lungs', f"{_f(cl.get('share'))} of the map in lungs covering {_f(cl.get('area'))} (ratio "
