@@ -15,7 +15,8 @@ from . import __version__
 __all__ = ['HELP', 'SUBCOMMANDS', 'PATH_COMMANDS', 'MODEL_COMMANDS', 'add_settings', 'settings_of', 'add_index_parser',
            'run_index', 'add_train_parser', 'run_train', 'add_evaluate_parser', 'run_evaluate', 'add_audit_parser',
            'run_audit', 'add_predict_parser', 'run_predict', 'add_gradcam_parser', 'run_gradcam', 'add_demo_parser',
-           'run_demo', 'add_lungs_parser', 'run_lungs_train', 'run_lungs_segment', 'parser', 'main']
+           'run_demo', 'add_lungs_parser', 'run_lungs_train', 'run_lungs_segment', 'add_push_parser', 'run_push',
+           'parser', 'main']
 
 # %% ../nbs/11_cli.ipynb #c248c01c
 HELP = {   # one line per subcommand, for `covidxray --help`
@@ -27,6 +28,7 @@ HELP = {   # one line per subcommand, for `covidxray --help`
     'gradcam': 'Grad-CAM overlays: one PNG per image and a grid',
     'demo': 'the whole pipeline on synthetic X-rays: index, train, evaluate, Grad-CAM',
     'lungs': 'lung fields: train a lung segmenter; segment images or a table (boxes, masks, overlays)',
+    'push': 'publish a model on the Hugging Face hub with a generated model card (or write the card only)',
 }
 
 _EMPTY, _VAR = inspect.Parameter.empty, (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
@@ -361,9 +363,32 @@ def run_lungs_segment(args) -> int:
     print(f"wrote {args.out}" + (f" and {args.grid}" if args.grid else ''))
     return 0
 
+# %% ../nbs/11_cli.ipynb #96272803
+def add_push_parser(sub):
+    from covidxray.hub import push_to_hub
+    p = sub.add_parser('push', help=HELP['push'], description='Publish MODEL on the Hugging Face hub as REPO_ID with a model card '
+                       'written from the run, evaluation and audit reports (HF_TOKEN or `hf auth login` for the token).')
+    p.add_argument('model', help='model folder (RUN/model) or run folder')
+    p.add_argument('repo_id', help="the hub repository, OWNER/NAME (or hf://OWNER/NAME)")
+    add_settings(p, push_to_hub, skip=('token', 'api'), rename=dict(evaluation='eval', train_table='train', commit_message='message'))
+    p.add_argument('--card-only', metavar='README', default=None, help='write the model card to README and push nothing [None]')
+    p.set_defaults(func=run_push)
+    return p
+
+def run_push(args) -> int:
+    from covidxray.hub import push_to_hub, model_card, write_card, parse_hub_ref
+    if args.card_only:
+        kw = settings_of(args, model_card, skip=('repo_id',))
+        out = write_card(model_card(args.model, parse_hub_ref(args.repo_id)[0], **kw), args.card_only)
+        print(f"wrote the model card {out} (checked; nothing pushed)"); return 0
+    r = push_to_hub(args.model, args.repo_id, **settings_of(args, push_to_hub))
+    print(f"pushed {', '.join(r['files'])} to {r['url']} in commit {r['commit']} (created {'private' if r['private'] else 'PUBLIC'} "
+          "if it was new; an existing repo keeps its visibility)")
+    return 0
+
 # %% ../nbs/11_cli.ipynb #24ca8999
 SUBCOMMANDS = dict(index=add_index_parser, train=add_train_parser, lungs=add_lungs_parser, evaluate=add_evaluate_parser, audit=add_audit_parser,
-                   predict=add_predict_parser, gradcam=add_gradcam_parser, demo=add_demo_parser)
+                   predict=add_predict_parser, gradcam=add_gradcam_parser, demo=add_demo_parser, push=add_push_parser)
 
 def parser(command:str|None=None, # build this subcommand's options only (the others are listed); None: all
           )->argparse.ArgumentParser:
@@ -394,6 +419,7 @@ def _check_paths(argv:list, # the command line's arguments
     if cmd not in PATH_COMMANDS: return None
     args = argv[argv.index(cmd) + 1:]
     for i, a in _positionals(args):
+        if cmd in MODEL_COMMANDS and a.startswith('hf://'): continue    # a hub model: `hub.hub_folder` checks it
         p = Path(a)
         if not p.exists(): return f"{a} does not exist: check the path."
         if cmd in MODEL_COMMANDS and i == 0:                     # the first argument, before any option: the model
@@ -424,6 +450,9 @@ def main(argv:list|None=None, # arguments (default: sys.argv[1:])
         p = parser(cmd)                                          # only the chosen subcommand's library is imported
         args = p.parse_args(argv)
         if not getattr(args, 'func', None): p.print_help(); return 1
+        if cmd in MODEL_COMMANDS and str(args.model).startswith('hf://'):
+            from covidxray.hub import hub_folder
+            args.model = str(hub_folder(args.model))               # downloaded once (safetensors only), then the cache
         return args.func(args)
     except (FileNotFoundError, ValueError) as e:
         print(f'covidxray {cmd}: error: {e}', file=sys.stderr); return 2
