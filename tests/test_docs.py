@@ -90,9 +90,11 @@ def test_pages_in_chromium(site, browser):
     if shots:
         Path(shots).mkdir(parents=True, exist_ok=True)
         page.set_viewport_size({'width': 1280, 'height': 1000})
-        for name in ('index.html', 'gradcam.html'):
-            page.goto((site/name).as_uri(), wait_until='load')
-            page.screenshot(path=str(Path(shots)/name.replace('.html', '.png')), full_page=name == 'index.html')
+        page.goto((site/'index.html').as_uri(), wait_until='load')
+        page.screenshot(path=str(Path(shots)/'index.png'), full_page=True)
+        page.goto((site/'gradcam.html').as_uri(), wait_until='load')          # a notebook page at its first show_doc
+        page.evaluate("() => document.querySelector('a.source-link').scrollIntoView()")
+        page.screenshot(path=str(Path(shots)/'gradcam.png'))
     page.close()
 
 def test_every_exported_name_has_its_show_doc(site):
