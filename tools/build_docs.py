@@ -212,7 +212,10 @@ def build(out=None, quiet=False):
     sys.path.insert(0, str(REPO))                                        # the checkout's library, not an installed copy
     cfg = _config()
     nbs, out = Path(cfg.nbs_path), Path(out or cfg.doc_path)
-    if out.exists(): shutil.rmtree(out)
+    if out.exists():                                                     # only a folder this script wrote is replaced
+        if any(out.iterdir()) and not (out/'.nojekyll').exists():
+            raise SystemExit(f'{out} exists and is not a docs folder this script built: pick another --out')
+        shutil.rmtree(out)
     out.mkdir(parents=True)
     site_url = cfg.doc_host.rstrip('/') + '/' + cfg.doc_baseurl.strip('/') + '/'
     paths = notebooks(nbs)
@@ -224,6 +227,7 @@ def build(out=None, quiet=False):
     nav = [(pages[p.resolve()], fm.get('title', p.stem)) for p, _, fm in done]
     exporter = _exporter()
     for p, nb, fm in done:
+        (out/pages[p.resolve()]).parent.mkdir(parents=True, exist_ok=True)
         (out/pages[p.resolve()]).write_text(render_page(nb, fm, p, nbs, out, pages, nav, exporter, site_url))
         if not quiet: print(f'{p.relative_to(REPO)} -> {out/pages[p.resolve()]}')
     (out/'.nojekyll').touch()
