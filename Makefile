@@ -10,7 +10,8 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 export MPLBACKEND := Agg
 export PYTHONWARNINGS := ignore::FutureWarning
 
-.PHONY: install demo study test test-fast test-slow check-sync lint sync nbtest nbtest-fast pytest pytest-fast clean
+.PHONY: install demo study test test-fast test-slow check-sync lint sync nbtest nbtest-fast pytest pytest-fast docs readme \
+	test-newest-stack clean
 
 $(VENV)/.installed: requirements-dev.txt setup.py settings.ini
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -30,6 +31,7 @@ study: install
 	nbdev_test --path nbs/12_study.ipynb --flags "study recipe" --do_print
 
 ## the README's test command: notebooks in sync and clean, lint and the import contract, every notebook and script test
+## (the script tests include the docs site opened in headless Chromium and the wheel run from a fresh venv)
 test: install check-sync lint nbtest pytest
 
 ## the inner loop: the same checks and the tests that train nothing (under 2 minutes)
@@ -42,8 +44,9 @@ check-sync: install
 	diff -r -q -x __pycache__ $$t/covidxray covidxray || { echo "covidxray/ differs from what the notebooks export: run 'make sync' and commit."; exit 1; }; \
 	diff -r -q -x .ipynb_checkpoints $$t/nbs nbs || { echo "notebooks are not clean: run 'make sync' and commit."; exit 1; }; \
 	rm -rf $$t; echo "check-sync: library matches the notebooks; notebooks are clean"
+	@$(PY) tools/build_docs.py --readme --check
 
-## ruff on the library, the tests and the benchmarks; import-linter's contracts (.importlinter: the one-way layers)
+## ruff on the library, the tests, the benchmarks and the tools; import-linter's contracts (.importlinter: the one-way layers)
 lint: install
 	ruff check covidxray tests bench tools
 	lint-imports
@@ -60,7 +63,20 @@ pytest: install
 	$(PY) -m pytest -q tests
 
 pytest-fast: install
-	$(PY) -m pytest -q -m "not train" tests
+	$(PY) -m pytest -q -m "not train" --ignore=tests/test_docs.py --ignore=tests/test_wheel.py tests
+
+## the documentation site without Quarto (nbdev's processors, show_doc, nbconvert) into _docs/: open _docs/index.html;
+## the GitHub workflow builds the published site with Quarto (nbdev_docs)
+docs: install
+	$(PY) tools/build_docs.py --out _docs
+
+## README.md from nbs/index.ipynb (what nbdev_readme does, without Quarto); check-sync fails when they differ
+readme: install
+	$(PY) tools/build_docs.py --readme
+
+## the wheel beside the newest fastai, fastcore and timm the registry serves (a Colab user's stack): demo from a fresh venv
+test-newest-stack: install
+	COVIDXRAY_NEWEST_STACK=1 $(PY) -m pytest -q -s tests/test_wheel.py -k newest_stack
 
 test-slow: install
 	OMP_NUM_THREADS=1 nbdev_test --n_workers 2 --flags "slow train" --timing
