@@ -229,7 +229,8 @@ def _sec_audit(au:dict|None)->str:
     lr = au.get('lungs_removed')
     where = {'central box': 'a central box, not segmented lungs', 'segmented': 'segmented lungs'}.get(lr.get('lungs'), lr.get('lungs')) if lr else ''
     if lr: rows.append((f"lungs removed ({where}), control models", f"macro-F1 {_f(lr['f1_macro_full'])} full films, "
-                        f"{_f(lr['f1_macro_lungs_removed'])} lungs blacked out (chance {_f(lr['chance'])})", lr['reading']))
+                        f"{_f(lr['f1_macro_lungs_removed'])} lungs blacked out (chance {_f(lr['chance'])})"
+                        if 'f1_macro_full' in lr else 'not run', lr['reading']))
     cl = au.get('cam_in_lungs')
     if cl: rows.append(('Grad-CAM in the lungs', f"{_f(cl.get('share'))} of the map in lungs covering {_f(cl.get('area'))} (ratio "
                         f"{_f(cl.get('ratio'), 2)}, {cl.get('n')} films)" if cl.get('n') else 'n/a', cl['reading']))
