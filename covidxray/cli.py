@@ -308,7 +308,7 @@ def run_demo(args) -> int:
           f"plots: {out/'eval'}; Grad-CAM grid: {g['grid']}")
     return 0
 
-# %% ../nbs/11_cli.ipynb #ffd865dd
+# %% ../nbs/11_cli.ipynb #1ab62e65
 def add_export_parser(sub):
     from covidxray.export import export_onnx
     p = sub.add_parser('export', help=HELP['export'], description='Export MODEL for another runtime: ONNX, run by ONNX Runtime '
