@@ -4,7 +4,7 @@ macro-F1 of each arm, and images/s of the forward pass for PyTorch fp32, PyTorch
 and ONNX Runtime int8 (static QDQ quantization, calibrated on training-fold films), same batch size, same threads.
 
     HF_HUB_OFFLINE=1 NO_ALBUMENTATIONS_UPDATE=1 .venv/bin/python bench/onnx_cpu.py RUN/model ITEMS.csv [--fold 0] \
-        [--threads 2] [--bs 8] [--rounds 3] [--n-speed 96] [--n-bf16 48] [--n-calib 64] [--export DIR [--reuse]]
+        [--threads 2] [--bs 8] [--rounds 3] [--n-speed 96] [--n-bf16 48] [--n-calib 64] [--export DIR [--reuse]] [--speed-only]
 
 Every arm reads the same input tensors (the films decoded and preprocessed once, as `predict` reads them, lung crops
 included), so the figures are of the engines, not of decoding; the decode rate is printed beside them. Speed: the arms
@@ -35,6 +35,17 @@ def forward(f, x, bs):
         for i in range(0, len(x), bs): out.append(f(x[i:i + bs]).float())
     return torch.cat(out).numpy(), time.perf_counter() - t
 
+def speed_only(arms, x, a):
+    "The alternating timed rounds alone on the first `n_speed` films (after a warm-up), bf16 left out."
+    arms, x = {k: f for k, f in arms.items() if 'bf16' not in k}, x[:a.n_speed]
+    for f in arms.values(): forward(f, x[:a.bs], a.bs)
+    runs = {k: [] for k in arms}
+    for _ in range(a.rounds):
+        for k, f in arms.items(): runs[k].append(round(len(x) / forward(f, x, a.bs)[1], 2))
+    b = np.median(runs['PyTorch fp32'])
+    print(f"{len(x)} films, batch {a.bs}, {a.threads} threads, {a.rounds} rounds; load average {os.getloadavg()[0]:.1f}")
+    for k, v in runs.items(): print(f"| {k} | {np.median(v):.2f} | {', '.join(map(str, v))} | {np.median(v) / b:.2f}x |")
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('model'); ap.add_argument('items')
@@ -44,6 +55,7 @@ def main():
     ap.add_argument('--n-calib', type=int, default=64); ap.add_argument('--export', default=None)
     ap.add_argument('--json', default=None, help='write the figures here too')
     ap.add_argument('--reuse', action='store_true', help="use the export already in --export (a rerun of the timings)")
+    ap.add_argument('--speed-only', action='store_true', help="only the alternating timed rounds, without bf16 (a quick rerun)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     info = dict(device_info(), threads=a.threads, bs=a.bs, torch=torch.__version__, load_before=os.getloadavg())
@@ -68,6 +80,7 @@ def main():
     def m_bf16(b):
         with torch.autocast('cpu', dtype=torch.bfloat16): return m(b)
     arms = {'PyTorch fp32': m, 'PyTorch bf16 (autocast)': m_bf16, 'ONNX Runtime fp32': o32, 'ONNX Runtime int8': o8}
+    if a.speed_only: return speed_only(arms, x, a)
     nb = len(x) if cpu_has_fast_bf16() else min(a.n_bf16, len(x))
     # agreement and macro-F1: every held-out film (bf16: the first `nb` where it is emulated)
     logits, full_s = {}, {}
