@@ -15,8 +15,8 @@ from . import __version__
 __all__ = ['HELP', 'SUBCOMMANDS', 'PATH_COMMANDS', 'MODEL_COMMANDS', 'add_settings', 'settings_of', 'add_index_parser',
            'run_index', 'add_train_parser', 'run_train', 'add_evaluate_parser', 'run_evaluate', 'add_audit_parser',
            'run_audit', 'add_predict_parser', 'run_predict', 'add_gradcam_parser', 'run_gradcam', 'add_demo_parser',
-           'run_demo', 'add_lungs_parser', 'run_lungs_train', 'run_lungs_segment', 'add_push_parser', 'run_push',
-           'parser', 'main']
+           'run_demo', 'add_export_parser', 'run_export', 'add_lungs_parser', 'run_lungs_train', 'run_lungs_segment',
+           'add_push_parser', 'run_push', 'parser', 'main']
 
 # %% ../nbs/11_cli.ipynb #c248c01c
 HELP = {   # one line per subcommand, for `covidxray --help`
@@ -26,6 +26,7 @@ HELP = {   # one line per subcommand, for `covidxray --help`
     'audit': 'shortcut audit: source probe, lungs-removed control, train/test leakage',
     'predict': 'predict images, folders or tables with a model (or a 5-fold ensemble)',
     'gradcam': 'Grad-CAM overlays: one PNG per image and a grid',
+    'export': 'export a model (or every fold of a run) to ONNX, checked against PyTorch; optionally int8',
     'demo': 'the whole pipeline on synthetic X-rays: index, train, evaluate, Grad-CAM',
     'lungs': 'lung fields: train a lung segmenter; segment images or a table (boxes, masks, overlays)',
     'push': 'publish a model on the Hugging Face hub with a generated model card (or write the card only)',
@@ -207,15 +208,22 @@ def add_predict_parser(sub):
                  precision=dict(choices=('auto',) + PRECISIONS + ('int8',),
                                 help="autocast precision, or 'int8': quantized on the CPU (covidxray.deploy), faster on large "
                                      "folders but approximate: it changes some predictions (bench/predict_cpu.md) [auto]"))
+    p.add_argument('--engine', choices=('torch', 'onnx'), default='torch',
+                   help="'onnx': MODEL is an export folder (`covidxray export`) run by ONNX Runtime: its model.onnx, or with "
+                        "--precision int8 its model.int8.onnx (bench/onnx_cpu.md) [torch]")
     p.set_defaults(func=run_predict)
     return p
 
 def run_predict(args) -> int:
     from covidxray.core import printable
     from covidxray.model import predict, write_predictions
-    int8 = args.precision == 'int8'
-    members = None
-    if int8: from covidxray.deploy import int8_members as members
+    int8, members = args.precision == 'int8', None
+    if args.engine == 'onnx':
+        from functools import partial
+        from covidxray.export import onnx_members
+        if args.precision in ('fp16', 'bf16'): raise ValueError("--engine onnx runs fp32 (model.onnx) or int8 (model.int8.onnx).")
+        members = partial(onnx_members, int8=int8)
+    elif int8: from covidxray.deploy import int8_members as members
     kw = settings_of(args, predict, skip=('precision',) if int8 else ())
     r = write_predictions(args.model, args.paths, args.out, members=members, progress=True, **kw)
     for p, e in r['skipped']: print(printable(f"skipped (unreadable): {p}: {e}"))
@@ -226,7 +234,7 @@ def run_predict(args) -> int:
                         f"({n_ok} predicted, {len(r['skipped'])} unreadable skipped)"))
         return 128 + signal.SIGINT
     print(printable(f"\nwrote {r['out']} ({n_ok} predicted, {len(r['skipped'])} unreadable skipped)"))
-    if int8: print("int8: approximate; some predictions differ from fp32 (see bench/predict_cpu.md)")
+    if int8: print(f"int8: approximate; some predictions differ from fp32 (see bench/{'onnx' if args.engine == 'onnx' else 'predict'}_cpu.md)")
     return 0
 
 def add_gradcam_parser(sub):
@@ -301,6 +309,36 @@ def run_demo(args) -> int:
               f"film's lesion); the map's peak is in the lesion on {c['hit_rate']:.0%} (chance {c['hit_chance']:.0%}).")
     print(f"[{time.time() - t0:.0f}s] done. model: {out/'run'/'model'}; metrics: {out/'eval'/'metrics.json'}; "
           f"plots: {out/'eval'}; Grad-CAM grid: {g['grid']}")
+    return 0
+
+# %% ../nbs/11_cli.ipynb #1ab62e65
+def add_export_parser(sub):
+    from covidxray.export import export_onnx
+    p = sub.add_parser('export', help=HELP['export'], description='Export MODEL for another runtime: ONNX, run by ONNX Runtime '
+                       '(`covidxray predict DIR --engine onnx`), checked against PyTorch.')
+    p.add_argument('model', help='model folder (RUN/model), run folder, or all-folds run folder')
+    p.add_argument('--onnx', action='store_true', help='export to ONNX (the one format so far; required)')
+    p.add_argument('--out', required=True, help='the export folder: model.onnx and config.json per model, in the layout of MODEL')
+    p.add_argument('--calib', default=None, help='images like those to be predicted (a folder, or a table with a path column): '
+                                                 'the check batch, and the int8 calibration [random inputs; int8 needs them]')
+    add_settings(p, export_onnx, only=('int8', 'n', 'opset', 'dynamo', 'tol'))
+    p.set_defaults(func=run_export)
+    return p
+
+def run_export(args) -> int:
+    from covidxray.core import printable
+    from covidxray.data import image_paths
+    from covidxray.export import export_models, export_onnx
+    if not args.onnx: raise ValueError("say the format to export to: --onnx (the one format so far).")
+    images = image_paths(args.calib) if args.calib else None
+    for r in export_models(args.model, args.out, images=images, **settings_of(args, export_onnx, skip=('images',))):
+        c = r['check']
+        print(printable(f"wrote {Path(r['out'])/r['file']} (opset {r['opset']}, {r['exporter']} exporter): ONNX Runtime vs "
+                        f"PyTorch on {c['n']} {c['images']} images, largest probability difference {c['max_abs_diff_probs']:.1e}"))
+        if 'int8' in r:
+            q = r['int8']
+            print(printable(f"wrote {Path(r['out'])/q['file']} (calibrated on {q['n_calib']} images): same class as fp32 on "
+                            f"{q['check_agreement']:.0%} of them, largest probability difference {q['check_max_abs_diff_probs']:.2f}"))
     return 0
 
 # %% ../nbs/11_cli.ipynb #5d1e75a3
@@ -388,7 +426,8 @@ def run_push(args) -> int:
 
 # %% ../nbs/11_cli.ipynb #24ca8999
 SUBCOMMANDS = dict(index=add_index_parser, train=add_train_parser, lungs=add_lungs_parser, evaluate=add_evaluate_parser, audit=add_audit_parser,
-                   predict=add_predict_parser, gradcam=add_gradcam_parser, demo=add_demo_parser, push=add_push_parser)
+                   predict=add_predict_parser, gradcam=add_gradcam_parser, demo=add_demo_parser, export=add_export_parser,
+                   push=add_push_parser)
 
 def parser(command:str|None=None, # build this subcommand's options only (the others are listed); None: all
           )->argparse.ArgumentParser:
@@ -401,8 +440,8 @@ def parser(command:str|None=None, # build this subcommand's options only (the ot
         else: sub.add_parser(name, help=HELP[name])       # listed in --help, its options built when it is chosen
     return p
 
-PATH_COMMANDS = ('index', 'train', 'evaluate', 'audit', 'predict', 'gradcam')   # every positional argument is a path
-MODEL_COMMANDS = ('evaluate', 'audit', 'predict', 'gradcam')                  # ... the first one a model
+PATH_COMMANDS = ('index', 'train', 'evaluate', 'audit', 'predict', 'gradcam', 'export')   # every positional argument is a path
+MODEL_COMMANDS = ('evaluate', 'audit', 'predict', 'gradcam', 'export')                  # ... the first one a model
 
 def _positionals(args:list)->list[tuple[int, str]]:
     "(position, token) of the tokens argparse must read as positional arguments (no option here takes two values)."

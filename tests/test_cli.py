@@ -193,3 +193,25 @@ def test_index_small_folder_and_dicom(tmp_path):
     assert 'fewer than the 5 folds' in r.stdout                          # the reason, printed as the table is re-indexed
     cli('index', src, '--out', tmp_path/'items4.csv', '--folds', '4', '--workers', '0')
     assert sorted(pd.read_csv(tmp_path/'items4.csv').fold.unique()) == [0, 1, 2, 3]
+
+def test_export_onnx_and_predict_with_onnx_runtime(tmp_path):
+    "`export --onnx` then `predict --engine onnx`: PyTorch's rows; a corrupt model.onnx is one line, exit status 2."
+    import torch
+    from covidxray.model import build_model, save_model
+    src = make_synthetic(tmp_path/'src', n_per_class=3, size=96, seed=3)
+    torch.manual_seed(0)
+    m = build_model('resnet10t', pretrained=False).eval(); m.config['size'] = 64
+    save_model(m, tmp_path/'run'/'model')
+    r = cli('export', tmp_path/'run', '--onnx', '--out', tmp_path/'onnx', '--calib', src, '--no-dynamo')
+    assert 'largest probability difference' in r.stdout and (tmp_path/'onnx'/'model'/'model.onnx').is_file()
+    cli('predict', tmp_path/'run', src, '--out', tmp_path/'pt.csv', '--precision', 'fp32')
+    cli('predict', tmp_path/'onnx', src, '--out', tmp_path/'ox.csv', '--engine', 'onnx')
+    pt, ox = pd.read_csv(tmp_path/'pt.csv'), pd.read_csv(tmp_path/'ox.csv')
+    assert ox.pred.tolist() == pt.pred.tolist() and len(ox) == 9
+    p = [c for c in pt if c.startswith('p_')]
+    assert (ox[p] - pt[p]).abs().to_numpy().max() < 1e-5
+    (tmp_path/'onnx'/'model'/'model.onnx').write_bytes(b'\x00garbage')
+    r = cli('predict', tmp_path/'onnx', src, '--out', tmp_path/'bad.csv', '--engine', 'onnx', check=False)
+    assert r.returncode == 2 and 'is not an ONNX model' in r.stderr and 'Traceback' not in r.stderr, r.stderr
+    r = cli('predict', tmp_path/'onnx', src, '--out', tmp_path/'bad.csv', '--engine', 'onnx', '--precision', 'int8', check=False)
+    assert r.returncode == 2 and '--int8 --calib' in r.stderr, r.stderr
