@@ -12,7 +12,7 @@ from torch import nn
 from fastcore.meta import delegates
 
 from .inputs import XrayFiles, input_spec
-from .model import XrayModel, arch_config, predict, load_model, item_paths
+from .model import XrayModel, arch_config, predict, load_model, item_paths, input_boxes
 
 # %% auto #0
 __all__ = ['int8_engine', 'Int8Model', 'quantize_int8', 'calibration_batch', 'predict_int8', 'int8_members']
@@ -92,9 +92,10 @@ def quantize_int8(model:XrayModel, # a float model (it is not changed)
 def calibration_batch(paths, # image files; unreadable ones are skipped
                       cfg, # the model's input (a model, its config, an `InputSpec`)
                       n:int=16, # images to take
+                      boxes=None, # a lung-crop model's box per path (`model.input_boxes`); None: whole films
                      )->torch.Tensor:
     "The first `n` readable images of `paths` as the model sees them: a calibration batch for `quantize_int8`."
-    ds, xs = XrayFiles(paths, cfg, skip_bad=True), []
+    ds, xs = XrayFiles(paths, cfg, skip_bad=True, boxes=boxes), []
     for i in range(len(ds)):
         x, ok = ds[i]
         if ok: xs.append(x)
@@ -122,6 +123,8 @@ def int8_members(models, # a model, a model folder, or a list of them (an ensemb
     paths, qs = item_paths(items), []
     for m in (models if isinstance(models, (list, tuple)) else [models]):
         m = m if isinstance(m, nn.Module) else load_model(m)
-        if not isinstance(m, Int8Model): m = quantize_int8(m, calibration_batch(paths, input_spec(m, size), calib))
+        if not isinstance(m, Int8Model):           # calibrated on what it will see: a lung-crop model on its crops
+            cand = paths[:4 * calib]
+            m = quantize_int8(m, calibration_batch(cand, input_spec(m, size), calib, boxes=input_boxes(m, cand)))
         qs.append(m)
     return qs
