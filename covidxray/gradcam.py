@@ -265,6 +265,7 @@ def cam_grid(model:nn.Module, # maps a normalised (N, 3, H, W) batch to logits
     X, grays = load_inputs(list(picked.path), spec, boxes)
     probs = _softmax_probs(model, X) if len(X) else np.zeros((0, len(classes)))
     pred = probs.argmax(1)
+    labelled = picked['labelled'].to_numpy(bool) if 'labelled' in picked else np.ones(len(picked), bool)
     cams = cam_maps(model, X, target_layer, method, targets=pred)
     masks = [load_mask(p, spec, b) if isinstance(p, (str, Path)) and str(p) else None
              for p, b in zip(picked['mask'] if 'mask' in picked else [None] * len(picked), boxes or [None] * len(picked))]
@@ -288,14 +289,16 @@ def cam_grid(model:nn.Module, # maps a normalised (N, 3, H, W) batch to logits
             a1.imshow(overlay(grays[k], cams[k]))
             if masks[k] is not None and masks[k].any():
                 a1.contour(masks[k], levels=[0.5], colors='white', linewidths=0.9)
-            a0.set_title(f"true {c}", fontsize=9, loc='left')
+            a0.set_title(f"true {c}" if labelled[k] else 'no label', fontsize=9, loc='left')
             a1.set_title(f"pred {classes[yhat]} {p[yhat]:.0%}", fontsize=9, loc='left',
-                         color='tab:green' if right else 'tab:red', fontweight='bold')
+                         color='black' if not labelled[k] else 'tab:green' if right else 'tab:red', fontweight='bold')
             k += 1
     layer = resolve_layer(model, target_layer)
     name = next((n for n, m in model.named_modules() if m is layer), type(layer).__name__)
-    acc = (f"{int((np.array(classes)[pred] == picked.label.values).sum())} of {len(pred)} right" if len(pred)
-           else 'no images')
+    hit = np.array(classes)[pred] == picked.label.values
+    acc = (f"{int(hit[labelled].sum())} of {int(labelled.sum())} right" if labelled.any() else 'no labels: rows by prediction'
+           if len(pred) else 'no images')
+    if labelled.any() and not labelled.all(): acc += f"; {int((~labelled).sum())} unlabelled, in the row of their prediction"
     fig.suptitle(f"{method} on {name}, map of the predicted class ({acc})\neach map scaled to its own maximum"
                  + ("; white: lesion outline" if any(m is not None and m.any() for m in masks) else ''),
                  fontsize=11 if n_per_class > 2 else 9)
@@ -336,6 +339,7 @@ def gradcam_files(model, # a model folder, a run folder (an all-folds run: its f
                           'mask': [masks.get(p, '') for p, _ in done]})
     todo = ~items.label.isin(classes)                          # unlabelled: the grid row is the predicted class
     if todo.any(): items.loc[todo, 'label'] = np.array(classes)[predict(m, items.path[todo].tolist()).argmax(1)]
+    items['labelled'] = ~todo                                  # ... and no "true" class is claimed for them
     fig = cam_grid(m, items, n_per_class=n_per_class, method=method)
     with atomic_path(out/'grid.png') as tmp: fig.savefig(tmp, dpi=110, bbox_inches='tight')
     plt.close(fig)
