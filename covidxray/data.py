@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_data.ipynb #6a1647f4
 from __future__ import annotations
-import os, re, warnings
+import os, re
 from pathlib import Path
 
 import numpy as np
@@ -12,21 +12,18 @@ import pandas as pd
 from PIL import Image, ImageOps, UnidentifiedImageError
 import imagehash
 from pydicom import dcmread
-from pydicom.dataset import FileMetaDataset
-from pydicom import uid as dicom_uid
-from pydicom.pixels import apply_modality_lut, apply_voi_lut, get_decoder
 from fastcore.parallel import parallel
 
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from .dicom import DICOM_EXTS, RASTER_EXTS, BadDicom, is_dicom, read_dicom, dicom_patient
 from .core import CLASSES, canonical_label, UnknownLabel, label_key, LABEL_ALIASES, EXCLUDED_LABELS, load_csv, printable
 
 # %% auto #0
-__all__ = ['DICOM_EXTS', 'IMAGE_EXTS', 'MIN_SIDE', 'ANON_IDS', 'COLUMNS', 'IEEE_PNEUMONIA', 'IEEE_EXCLUDED', 'IEEE_COVID',
-           'IEEE_VIEWS', 'FILE_COLS', 'LABEL_COLS', 'PATIENT_COLS', 'LAYOUTS', 'HASH_SIZE', 'REASON_KINDS', 'BadImage',
-           'to_gray8', 'is_dicom', 'open_xray', 'dicom_fix', 'dicom_gray8', 'dicom_patient', 'read_dicom',
+__all__ = ['IMAGE_EXTS', 'MIN_SIDE', 'COLUMNS', 'IEEE_PNEUMONIA', 'IEEE_EXCLUDED', 'IEEE_COVID', 'IEEE_VIEWS', 'FILE_COLS',
+           'LABEL_COLS', 'PATIENT_COLS', 'LAYOUTS', 'HASH_SIZE', 'REASON_KINDS', 'BadImage', 'to_gray8', 'open_xray',
            'scan_folder', 'read_class_folders', 'read_radiography', 'ieee_label', 'read_ieee8023', 'kermany_patient',
            'read_kermany', 'is_table', 'read_table', 'detect_layout', 'find_sources', 'NoLayout', 'read_source',
            'inspect_image', 'inspect_images', 'hash_bits', 'near_pairs', 'deduplicate', 'patient_groups',
@@ -34,8 +31,7 @@ __all__ = ['DICOM_EXTS', 'IMAGE_EXTS', 'MIN_SIDE', 'ANON_IDS', 'COLUMNS', 'IEEE_
            'image_paths']
 
 # %% ../nbs/02_data.ipynb #b4336f9a
-DICOM_EXTS = ('.dcm', '.dicom')
-IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.gif', '.webp') + DICOM_EXTS
+IMAGE_EXTS = RASTER_EXTS + DICOM_EXTS
 MIN_SIDE = 64  # px; smaller files are thumbnails or icons, not radiographs
 
 class BadImage(ValueError):
@@ -57,16 +53,6 @@ def to_gray8(img:Image.Image, # any PIL image
     if img.mode not in ('RGB', 'RGBA'): img = img.convert('RGB')   # CMYK, YCbCr, 1, ...
     return img.convert('RGB').convert('L')
 
-def is_dicom(path:str|Path, # a file
-            )->bool:
-    "Is `path` DICOM: a `.dcm`/`.dicom` name, or (for a name without an image extension) the 'DICM' mark at byte 128?"
-    s = Path(path).suffix.lower()
-    if s in DICOM_EXTS: return True
-    if s in IMAGE_EXTS: return False
-    try:
-        with open(path, 'rb') as f: f.seek(128); return f.read(4) == b'DICM'
-    except OSError: return False
-
 
 # %% ../nbs/02_data.ipynb #b64af1ee
 def open_xray(path:str|Path, # an image file
@@ -78,7 +64,7 @@ def open_xray(path:str|Path, # an image file
     except OSError as e: raise BadImage(f"{path}: cannot be opened ({e.strerror}). Check that the file exists.") from None
     if nbytes == 0: raise BadImage(f"{path}: the file is empty (0 bytes). Re-download it or delete it.")
     try:
-        if is_dicom(path): g = Image.fromarray(read_dicom(path), 'L')
+        if is_dicom(path): g = Image.fromarray(read_dicom(path), 'L')   # covidxray.dicom: the one DICOM reader
         else:
             with Image.open(path) as im:
                 if size is not None and im.format == 'JPEG': im.draft('L', (size, size))  # decode at reduced scale
@@ -88,6 +74,7 @@ def open_xray(path:str|Path, # an image file
             raise BadImage(f"{path}: {g.width}x{g.height} px is too small for a chest X-ray (minimum {MIN_SIDE} px). "
                            "Use the original image, not a thumbnail.")
     except BadImage: raise
+    except BadDicom as e: raise BadImage(str(e)) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise BadImage(f"{path}: cannot be read as an image ({type(e).__name__}: {e}). "
                        "The file is corrupt, truncated or not an image: re-download or convert it, or delete it.") from None
@@ -95,87 +82,6 @@ def open_xray(path:str|Path, # an image file
         s = size / min(g.size)
         g = g.resize((max(size, round(g.width * s)), max(size, round(g.height * s))), Image.BILINEAR, reducing_gap=2.0)
     return g
-
-# %% ../nbs/02_data.ipynb #8b0649f0
-def dicom_fix(ts, # a transfer syntax UID
-             )->str:
-    "What to install to decode transfer syntax `ts`."
-    if ts in dicom_uid.JPEG2000TransferSyntaxes: return 'pip install pylibjpeg pylibjpeg-openjpeg (or python-gdcm)'
-    if ts in dicom_uid.RLETransferSyntaxes: return 'pip install pylibjpeg pylibjpeg-rle (or python-gdcm)'
-    if ts in dicom_uid.JPEGLSTransferSyntaxes: return 'pip install python-gdcm (or pyjpegls)'
-    if ts in dicom_uid.JPEGTransferSyntaxes: return 'pip install python-gdcm (pylibjpeg-libjpeg also decodes it, under the GPL-3)'
-    return 'pip install python-gdcm'
-
-def _voi_kind(ds) -> str:
-    "'lut', 'window' or '': the VOI transform `apply_voi_lut` applies (a LUT wins, as there)."
-    seq = ds.get('VOILUTSequence')
-    if seq and seq[0].get('LUTDescriptor') is not None and seq[0].get('LUTData') is not None: return 'lut'
-    return 'window' if ds.get('WindowCenter') is not None and ds.get('WindowWidth') is not None else ''
-
-def dicom_gray8(ds, # a pydicom `Dataset` with Pixel Data
-               )->np.ndarray:
-    "The film in `ds` as uint8 HxW: modality LUT, VOI LUT or window, onto 0..255, MONOCHROME1 inverted (first frame)."
-    a = ds.pixel_array
-    if int(ds.get('NumberOfFrames', 1) or 1) > 1: a = a[0]
-    if int(ds.get('SamplesPerPixel', 1) or 1) > 1:   # colour: a screenshot or a secondary capture
-        return np.asarray(to_gray8(Image.fromarray(a[..., :3].astype(np.uint8), 'RGB')))
-    a = apply_modality_lut(a, ds)
-    kind = _voi_kind(ds)
-    if kind == 'lut':   # the range is the LUT's own entries; its input must be integers
-        d = ds.VOILUTSequence[0].LUTDescriptor
-        ends = apply_voi_lut(np.arange(d[1], d[1] + (d[0] or 65536)), ds)
-        a = apply_voi_lut(np.rint(a).astype(np.int64), ds)
-    elif kind == 'window':   # the range is what the window gives far below and far above it
-        with np.errstate(over='ignore'): ends = apply_voi_lut(np.array([-1e300, 1e300]), ds)
-        a = apply_voi_lut(a, ds)
-    else: ends = a
-    lo, hi = float(np.min(ends)), float(np.max(ends))
-    a = np.clip((a.astype(np.float64) - lo) * (255.0 / (hi - lo)), 0, 255) if hi > lo else np.zeros(a.shape)
-    if ds.get('PhotometricInterpretation') == 'MONOCHROME1' or str(ds.get('PresentationLUTShape', '')).strip().upper() == 'INVERSE':
-        a = 255 - a   # MONOCHROME1 carries INVERSE as its own shape (DX, PS3.3 C.8.11.6): one inversion, not two
-    return np.round(a).astype(np.uint8)
-
-ANON_IDS = re.compile(r'(anon\w*|de-?identified|unknown|none|null|n/?a|patient|test|0+|x+|-+|\?+|\*+)', re.I)
-
-def dicom_patient(path:str|Path, # a file
-                 )->str:
-    "The header's PatientID of a DICOM file; '' for other files, an empty or placeholder id (ANONYMOUS, 0, ...), or an unreadable header."
-    if not is_dicom(path): return ''
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            pid = str(dcmread(path, stop_before_pixels=True, specific_tags=['PatientID'], force=True).get('PatientID', '') or '')
-    except Exception: return ''
-    pid = pid.strip()
-    return '' if ANON_IDS.fullmatch(pid) else pid
-
-def read_dicom(path:str|Path, # a DICOM file
-              )->np.ndarray:
-    "`dicom_gray8` of the file at `path`, or `BadImage` naming the file and the fix."
-    try:
-        with warnings.catch_warnings():   # pydicom warns about every oddity it can read past
-            warnings.simplefilter('ignore'); ds = dcmread(path, force=True)
-    except Exception as e:
-        raise BadImage(f"{path}: cannot be read as DICOM ({type(e).__name__}: {e}). The file is corrupt or truncated: "
-                       "re-export it from the scanner or PACS, or delete it.") from None
-    if 'PixelData' not in ds:
-        raise BadImage(f"{path}: a DICOM file without an image (no Pixel Data: a report or a structured document?). Move it out.")
-    ts = getattr(ds.get('file_meta'), 'TransferSyntaxUID', None)
-    if ts is None:   # a bare dataset (no file meta, as old systems wrote them): uncompressed, in the encoding it was read in
-        implicit, little = ds.original_encoding
-        ts = (dicom_uid.ImplicitVRLittleEndian if implicit else
-              dicom_uid.ExplicitVRLittleEndian if little else dicom_uid.ExplicitVRBigEndian)
-        ds.file_meta = FileMetaDataset(); ds.file_meta.TransferSyntaxUID = ts
-    if ts.is_compressed:
-        try: ok = get_decoder(ts).is_available
-        except NotImplementedError: ok = False
-        if not ok: raise BadImage(f"{path}: no DICOM decoder for its compression ({ts.name}) is installed: {dicom_fix(ts)}; "
-                                  "or convert it to uncompressed DICOM or PNG.")
-    try:
-        with warnings.catch_warnings(): warnings.simplefilter('ignore'); return dicom_gray8(ds)
-    except Exception as e:
-        raise BadImage(f"{path}: the DICOM pixel data cannot be decoded ({ts.name}; {type(e).__name__}: {e}). "
-                       f"The file may be corrupt; if not, another decoder may read it: {dicom_fix(ts)}.") from None
 
 # %% ../nbs/02_data.ipynb #851b26da
 COLUMNS = ['path', 'label', 'source', 'patient_id', 'view', 'orig_label']
