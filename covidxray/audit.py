@@ -190,7 +190,8 @@ def audit(model:str|Path, # model folder, run folder or all-folds run folder
                      f'{max(surv, 0):.0%} of the above-chance macro-F1 survives without the lungs: ' +
                      ('the score comes largely from outside the lungs (a shortcut)' if surv > 0.5 else
                       'part of the score comes from outside the lungs' if surv > 0.2 else 'the score comes from the lungs')),
-            lungs='segmented' if seg is not None else 'central box', folds=k)
+            lungs='segmented' if seg is not None else 'central box', folds=k,
+            control=dict(arch=arch, size=size, epochs=control_epochs))
     if seg is not None: rep['cam_in_lungs'] = cam_in_lungs(model0, items, items.lung_mask, n=cam_images, seed=seed)
     tmpdir.cleanup()
     # 3. leakage
