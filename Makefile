@@ -60,7 +60,7 @@ nbtest-fast: install
 	OMP_NUM_THREADS=1 nbdev_test --n_workers 2 --timing
 
 pytest: install
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -rs --durations=8 tests
 
 pytest-fast: install
 	$(PY) -m pytest -q -m "not train" --ignore=tests/test_docs.py --ignore=tests/test_wheel.py tests
