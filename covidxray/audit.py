@@ -173,10 +173,11 @@ def audit(model:str|Path, # model folder, run folder or all-folds run folder
     # 2. lungs removed
     arch, size = control_arch or cfg['arch'], control_size or cfg['size']
     chance = 1 / len(cfg['classes'])
+    where = 'segmented' if seg is not None else 'central box'
     k = next((k for k in (5, 4, 3, 2) if not fold_shortfall(items, k)), 0)   # a small test set: fewer folds, or none
     if k == 0:
         full = masked = None
-        rep['lungs_removed'] = dict(chance=chance, lungs='segmented' if seg is not None else 'central box',
+        rep['lungs_removed'] = dict(chance=chance, lungs=where,
             reading=f'not run: {fold_shortfall(items, 2)}, too few for a control with a held-out fold')
     else:
         its = assign_folds(items.drop(columns='fold', errors='ignore'), n_folds=k, seed=seed)
@@ -190,7 +191,7 @@ def audit(model:str|Path, # model folder, run folder or all-folds run folder
                      f'{max(surv, 0):.0%} of the above-chance macro-F1 survives without the lungs: ' +
                      ('the score comes largely from outside the lungs (a shortcut)' if surv > 0.5 else
                       'part of the score comes from outside the lungs' if surv > 0.2 else 'the score comes from the lungs')),
-            lungs='segmented' if seg is not None else 'central box', folds=k,
+            lungs=where, folds=k,
             control=dict(arch=arch, size=size, epochs=control_epochs))
     if seg is not None: rep['cam_in_lungs'] = cam_in_lungs(model0, items, items.lung_mask, n=cam_images, seed=seed)
     tmpdir.cleanup()

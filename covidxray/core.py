@@ -72,7 +72,7 @@ def notebook_host()->str|None:
     return None
 
 def _has_files(d:Path)->bool:
-    try: return d.is_dir() and any(True for _ in d.iterdir())
+    try: return d.is_dir() and any(d.iterdir())
     except OSError: return False
 
 def data_path(path:str|Path|None=None, # explicit location; wins over everything
@@ -86,10 +86,10 @@ def data_path(path:str|Path|None=None, # explicit location; wins over everything
         return p
     for d in defaults:
         if _has_files(Path(d)): return Path(d)
-    hint = HOST_HINTS.get(notebook_host(), '')
-    raise FileNotFoundError("No data found: pass a path, set COVIDXRAY_DATA, or put the data in one of "
-                            f"{', '.join(map(str, defaults))} (empty folders are passed over). {hint} "
-                            "`covidxray demo` makes synthetic data if you have none.".replace('  ', ' '))
+    hint = HOST_HINTS.get(notebook_host())
+    raise FileNotFoundError(' '.join(filter(None, [
+        f"No data found: pass a path, set COVIDXRAY_DATA, or put the data in one of {', '.join(map(str, defaults))} "
+        "(empty folders are passed over).", hint, "`covidxray demo` makes synthetic data if you have none."])))
 
 # %% ../nbs/00_core.ipynb #295ffa05
 def seed_everything(seed:int=0, # the seed for random, numpy and torch
