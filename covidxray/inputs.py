@@ -19,14 +19,16 @@ from fastai.data.core import Datasets, DataLoaders
 from fastai.data.transforms import ColReader, Categorize, Transform  # Transform: fastcore (<2.8) or fasttransform
 from fastai.vision.core import TensorImage, TensorImageBW
 from fastai.vision.augment import RandTransform
+import fastai.callback.data   # noqa: F401  (adds Datasets.weighted_dataloaders: fastai's WeightedDL)
 
 from .core import CLASSES, seed_everything
 from .data import open_xray, to_gray8, BadImage
 
 # %% auto #0
-__all__ = ['ROI_COLS', 'TTA_VIEWS', 'AUG_LEVELS', 'InputSpec', 'input_spec', 'roi_crop', 'read_side', 'row_box', 'valid_aug',
-           'xray_pixels', 'to_model_input', 'xray_input', 'XrayFiles', 'train_aug', 'TensorXray', 'ReadXray',
-           'Albumentations', 'XrayNormalize', 'xray_dls']
+__all__ = ['ROI_COLS', 'INTENSITIES', 'TTA_VIEWS', 'AUG_LEVELS', 'BALANCE', 'InputSpec', 'input_spec', 'roi_crop', 'read_side',
+           'row_box', 'intensity_tfm', 'valid_aug', 'xray_pixels', 'to_model_input', 'xray_input', 'XrayFiles',
+           'scanner_aug', 'train_aug', 'TensorXray', 'ReadXray', 'Albumentations', 'XrayNormalize', 'balance_weights',
+           'xray_dls']
 
 # %% ../nbs/03_inputs.ipynb #e03d7ced
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class InputSpec:
     mean:tuple=IMAGENET_DEFAULT_MEAN # per-channel mean the backbone was trained with
     std:tuple=IMAGENET_DEFAULT_STD # per-channel standard deviation
     roi:str|None=None # 'lungs': the model sees each image's lung box, stretched to the square input (`roi_crop`); None: the whole film
+    intensity:str|None=None # per-film intensity standardisation (`intensity_tfm`): 'equalize', 'clahe', or None (the film as it is)
 
 def input_spec(cfg=None, # an `InputSpec`, a model (its `.config`), its config dict, an `ArchConfig`, timm's data config, or a side in px
                size:int|None=None, # a side that overrides `cfg`'s
@@ -50,7 +53,8 @@ def input_spec(cfg=None, # an `InputSpec`, a model (its `.config`), its config d
         if side is None and size is None:
             raise ValueError(f"{type(cfg).__name__} does not say the model's input size: pass size= or a model's config.")
         roi = get('roi'); roi = roi.get('kind') if isinstance(roi, dict) else roi   # a model's config: {'kind': 'lungs', ...}
-        spec = InputSpec(int(side or size), tuple(get('mean') or IMAGENET_DEFAULT_MEAN), tuple(get('std') or IMAGENET_DEFAULT_STD), roi)
+        spec = InputSpec(int(side or size), tuple(get('mean') or IMAGENET_DEFAULT_MEAN), tuple(get('std') or IMAGENET_DEFAULT_STD), roi,
+                         get('intensity') or None)
     return dataclasses.replace(spec, size=int(size)) if size else spec
 
 # %% ../nbs/03_inputs.ipynb #b5946bbb
@@ -88,14 +92,27 @@ def row_box(row, # a table row (Series or dict) that may carry `ROI_COLS`
     except (KeyError, TypeError, ValueError): return None
     return None if any(np.isnan(box)) else box
 
+# %% ../nbs/03_inputs.ipynb #c33b7b75
+INTENSITIES = (None, 'equalize', 'clahe')
+
+@lru_cache(maxsize=None)
+def intensity_tfm(kind:str|None=None, # one of `INTENSITIES`
+                 )->A.BasicTransform|None:
+    "The deterministic albumentations transform that standardises a film's gray levels (`kind`), or None for none."
+    if kind is None: return None
+    if kind == 'equalize': return A.Equalize(p=1)
+    if kind == 'clahe': return A.CLAHE(clip_limit=(2, 2), tile_grid_size=(8, 8), p=1)
+    raise ValueError(f"intensity must be one of {INTENSITIES}, not {kind!r}.")
+
 # %% ../nbs/03_inputs.ipynb #b62f83ec
 @lru_cache(maxsize=64)
 def valid_aug(size:int=256, # output side in px
               view=None, # an extra albumentations transform after the crop (a test-time view)
+              intensity:str|None=None, # the per-film standardisation last (`intensity_tfm`), or None
              )->A.Compose:
-    "Deterministic: shorter side to `size` (area interpolation), centre crop, then `view` if given."
+    "Deterministic: shorter side to `size` (area interpolation), centre crop, then `view` and `intensity` if given."
     return A.Compose([A.SmallestMaxSize(max_size=size, interpolation=cv2.INTER_AREA), A.CenterCrop(size, size),
-                      *([view] if view is not None else [])])
+                      *(t for t in (view, intensity_tfm(intensity)) if t is not None)])
 
 TTA_VIEWS = (None, A.Affine(scale=(1.1, 1.1), p=1), A.Affine(rotate=(-5, -5), p=1), A.Affine(rotate=(5, 5), p=1))
 
@@ -113,7 +130,7 @@ def xray_pixels(src, # an image file, a PIL image, or a uint8 HxW array as `open
     g = src if isinstance(src, np.ndarray) else np.asarray(open_xray(src, size=read_side(spec.size, box)))
     if g.dtype != np.uint8 or g.ndim != 2: raise ValueError(f"expected a uint8 gray image (H, W), not {g.dtype} {g.shape}.")
     if box is not None: g = roi_crop(g, box)
-    return valid_aug(spec.size, view)(image=g)['image']
+    return valid_aug(spec.size, view, spec.intensity)(image=g)['image']
 
 # %% ../nbs/03_inputs.ipynb #9e5c7acc
 def to_model_input(gray, # uint8 image(s): HxW, NxHxW, or an Nx1xHxW tensor (a collated batch, on any device)
@@ -154,15 +171,25 @@ class XrayFiles(torch.utils.data.Dataset):
             return torch.zeros(3, self.spec.size, self.spec.size), False
 
 # %% ../nbs/03_inputs.ipynb #ae1e4bcf
-AUG_LEVELS = ('heavy', 'light', 'none')
+AUG_LEVELS = ('heavy', 'light', 'scanner', 'none')
+
+def scanner_aug()->list:
+    "What another scanner, exposure and export do to a film: gray-level curves, noise, blur, lower resolution, JPEG."
+    return [A.OneOf([A.RandomGamma((60, 160), p=1), A.RandomToneCurve(scale=0.2, p=1),
+                     A.RandomBrightnessContrast(0.2, 0.3, p=1)], p=0.9),
+            A.Downscale(scale_range=(0.35, 0.9), interpolation_pair={'downscale': cv2.INTER_AREA, 'upscale': cv2.INTER_LINEAR}, p=0.4),
+            A.OneOf([A.GaussNoise(std_range=(0.01, 0.06), p=1), A.GaussianBlur(blur_limit=(3, 5), p=1),
+                     A.Sharpen(alpha=(0.1, 0.3), p=1)], p=0.5),
+            A.ImageCompression(quality_range=(30, 95), p=0.5)]
 
 def train_aug(size:int=256, # output side in px
-              level:str='heavy', # 'heavy', 'light' or 'none'
+              level:str='heavy', # one of `AUG_LEVELS`
              )->A.Compose:
     "The training augmentation pipeline at `level`."
     if level == 'none': return valid_aug(size)
     crop = A.RandomResizedCrop(size=(size, size), scale=(0.7 if level == 'heavy' else 0.85, 1.0), ratio=(0.85, 1.18))
     if level == 'light': return A.Compose([crop, A.RandomBrightnessContrast(0.1, 0.1, p=0.5)])
+    if level == 'scanner': return A.Compose([crop, *scanner_aug()])
     if level != 'heavy': raise ValueError(f"level must be one of {AUG_LEVELS}, not {level!r}")
     return A.Compose([
         crop,
@@ -201,7 +228,10 @@ class Albumentations(RandTransform):
         if self.seeded_in != os.getpid(): self.train.set_random_seed(torch.initial_seed() % 2**32); self.seeded_in = os.getpid()
     def encodes(self, x:np.ndarray) -> TensorXray:
         if self.idx == 0: self._seed()
-        a = self.train(image=x)['image'] if self.idx == 0 else xray_pixels(x, self.spec)
+        if self.idx == 0:               # augmented, then standardised as a new film is at prediction time
+            a, std = self.train(image=x)['image'], intensity_tfm(self.spec.intensity)
+            if std is not None: a = std(image=a)['image']
+        else: a = xray_pixels(x, self.spec)
         return TensorXray(torch.from_numpy(np.require(a, requirements=['C', 'W']))[None])
 
 class XrayNormalize(Transform):
@@ -212,6 +242,22 @@ class XrayNormalize(Transform):
     def decodes(self, x:TensorImage) -> TensorXray:
         m, s = (torch.tensor(v, dtype=x.dtype, device=x.device).view(1, 3, 1, 1) for v in (self.spec.mean, self.spec.std))
         return TensorXray((x * s + m)[:, :1].clamp(0, 1))
+
+# %% ../nbs/03_inputs.ipynb #28908a8f
+BALANCE = (None, 'class', 'source', 'source_class')
+
+def balance_weights(items:pd.DataFrame, # rows with `label` (and `source`, for the source groups)
+                    by:str|None='source_class', # one of `BALANCE`: the groups to even out
+                    power:float=0.5, # each row weighs n_group ** -power: 1 evens the groups out, 0 leaves them
+                   )->np.ndarray:
+    "A sampling weight per row of `items` (summing to 1) that evens out the groups `by` to the degree `power`."
+    if by not in BALANCE: raise ValueError(f"balance must be one of {BALANCE}, not {by!r}.")
+    if not 0 <= power <= 1: raise ValueError(f"balance_power must lie in [0, 1], not {power}.")
+    cols = {None: [], 'class': ['label'], 'source': ['source'], 'source_class': ['source', 'label']}[by]
+    if 'source' in cols and 'source' not in items: raise ValueError(f"balance={by!r} needs a `source` column: index the data with `covidxray index`.")
+    n = items.groupby(cols)['label'].transform('size').values if cols else np.ones(len(items))
+    w = n.astype(float) ** -power
+    return w / w.sum()
 
 # %% ../nbs/03_inputs.ipynb #2663b8bd
 def xray_dls(items:pd.DataFrame, # indexed rows with `path`, `label` and `fold`
@@ -224,6 +270,8 @@ def xray_dls(items:pd.DataFrame, # indexed rows with `path`, `label` and `fold`
              device=None, # where batches go; default: fastai's default device
              vocab=CLASSES, # the classes, in model output order
              seed:int|None=None, # seeds the shuffling and the augmentation (`core.seed_everything`)
+             balance:str|None=None, # sample the training split evenly over 'class', 'source' or 'source_class' groups (`balance_weights`); None: as it is
+             balance_power:float=0.5, # 1: every group equally often; 0: as it is; between: tempered (`balance_weights`)
             )->DataLoaders:
     "fastai `DataLoaders` for validation fold `fold` of `items`."
     if 'fold' not in items: raise ValueError("The table has no `fold` column: index it with `index_sources` or `covidxray index`.")
@@ -243,5 +291,7 @@ def xray_dls(items:pd.DataFrame, # indexed rows with `path`, `label` and `fold`
     dsets = Datasets(items, tfms, splits=(train, valid))
     if num_workers is None: num_workers = os.cpu_count() or 0
     if seed is not None: seed_everything(seed)
-    return dsets.dataloaders(bs=bs, num_workers=num_workers, device=device, drop_last=len(train) > bs,
-                             after_batch=[XrayNormalize(spec)], persistent_workers=num_workers > 0)
+    kw = dict(bs=bs, num_workers=num_workers, device=device, drop_last=len(train) > bs,
+              after_batch=[XrayNormalize(spec)], persistent_workers=num_workers > 0)
+    if balance is None: return dsets.dataloaders(**kw)
+    return dsets.weighted_dataloaders(balance_weights(items.iloc[train], balance, balance_power), **kw)
