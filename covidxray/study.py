@@ -22,11 +22,13 @@ def fit_head(X:np.ndarray, # (N, F) features
              y, # class names (N,)
              classes=CLASSES, # the classes, in output order (all must occur in `y`)
              C:float=0.5, # inverse L2 strength
+             sample_weight=None, # a weight per row (`inputs.balance_weights`: the balanced sampling of training), or None
             ):
     "A standardised logistic-regression head fitted on (`X`, `y`), its outputs in `classes` order."
     missing = set(classes) - set(y)
     if missing: raise ValueError(f"Classes {sorted(missing)} have no training image: the head cannot learn them.")
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=3000)).fit(X, np.asarray(y))
+    sw = None if sample_weight is None else np.asarray(sample_weight, float) * len(y) / np.sum(sample_weight)   # mean 1: C keeps its meaning
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=3000)).fit(X, np.asarray(y), logisticregression__sample_weight=sw)
     assert list(clf.classes_) == sorted(classes)
     clf.order = [list(clf.classes_).index(c) for c in classes]
     return clf
@@ -38,12 +40,14 @@ def held_out(X:np.ndarray, # (N, F) features, one row per row of `items`
              groups, # a group per row (a fold, a source): each group is predicted by the head trained on the others
              classes=CLASSES, # output order
              C:float=0.5, # inverse L2 strength
+             weights=None, # a function of the training rows giving their sample weights (e.g. `balance_weights`), or None
             )->np.ndarray:
     "Log-probabilities (N, classes): the rows of each group predicted by the head trained on all the other rows."
     out, groups = np.full((len(items), len(classes)), np.nan), np.asarray(groups)
     for g in np.unique(groups):
         te = groups == g
-        out[te] = _logp(fit_head(X[~te], items.label.values[~te], classes, C), X[te])
+        sw = None if weights is None else weights(items[~te])
+        out[te] = _logp(fit_head(X[~te], items.label.values[~te], classes, C, sw), X[te])
     return out
 
 def head_cv(X, items, classes=CLASSES, C:float=0.5)->np.ndarray:

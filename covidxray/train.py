@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb #5629d056
 from __future__ import annotations
-import os, json, shutil, pickle
+import os, json, shutil, pickle, dataclasses
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from fastai.metrics import accuracy, skm_to_fastai
 from fastai.torch_core import params, get_model, rank_distrib, num_distrib, LongTensor
 
 from .core import CLASSES, get_device, seed_everything, write_json, write_csv, load_csv, cpu_has_fast_bf16, device_info
-from .inputs import xray_dls
+from .inputs import xray_dls, input_spec, intensity_tfm
 from .lungs import load_segmenter, add_lung_boxes
 from .model import attach_segmenter, arch_config, build_model, xray_loss, set_precision, save_model, predict, fit_temperature, nll, fold_models, read_config, tidy_model_folder
 
@@ -70,7 +70,10 @@ def xray_learner(items:pd.DataFrame, # indexed rows with `path`, `label`, `fold`
                  precision:str='auto', # 'auto', 'fp32', 'fp16' or 'bf16'
                  device=None, # default: the best available
                  num_workers:int|None=None, # loader processes (default: all cores)
-                 aug:str='heavy', # training augmentation level
+                 aug:str='heavy', # training augmentation level (`inputs.AUG_LEVELS`; 'scanner': other scanners' gray levels, noise, blur, resolution, JPEG)
+                 intensity:str|None=None, # per-film intensity standardisation, 'equalize' or 'clahe' (`inputs.intensity_tfm`), recorded in the model; None: none
+                 balance:str|None=None, # sample the training films evenly over 'class', 'source' or 'source_class' groups (`inputs.balance_weights`); None: as the table has them
+                 balance_power:float=0.5, # how evenly: 1 every group equally often, 0 as the table has them
                  label_smoothing:float=0.0, # for the cross-entropy
                  train_bn:bool=False, # keep BatchNorm trainable while the body is frozen (fastai's default: True)
                  keep_bn_stats:bool|None=None, # the body's BatchNorm keeps its pretrained statistics when fine-tuning; None: if pretrained
@@ -93,10 +96,13 @@ def xray_learner(items:pd.DataFrame, # indexed rows with `path`, `label`, `fold`
         if n_bad: print(f"lungs: {n_bad} of {len(items)} films flagged by the segmenter ({items.lung_check[items.lung_check != ''].value_counts().to_dict()}): "
                         "they are read whole")
     if seed is not None: seed_everything(seed)
-    dls = xray_dls(items, fold=fold, cfg=ac, size=size, bs=bs, aug=aug, num_workers=num_workers, device=device,
-                   vocab=vocab, seed=seed)
+    intensity_tfm(intensity)                 # an unknown name fails here, not in a loader worker
+    spec = dataclasses.replace(input_spec(ac, size), intensity=intensity)
+    dls = xray_dls(items, fold=fold, cfg=spec, bs=bs, aug=aug, num_workers=num_workers, device=device,
+                   vocab=vocab, seed=seed, balance=balance, balance_power=balance_power)
     model = build_model(arch, n_classes=len(vocab), pretrained=pretrained, weights=weights, classes=vocab)
     model.config['size'] = size
+    if intensity: model.config['intensity'] = intensity     # prediction, Grad-CAM and export standardise as training did
     if seg is not None: attach_segmenter(model, seg, roi_margin)
     if keep_bn_stats is None: keep_bn_stats = model.config['pretrained'] != 'none'
     model.keep_bn_stats = settings['keep_bn_stats'] = bool(keep_bn_stats)
@@ -214,7 +220,8 @@ def _valid_report(learn:Learner, num_workers:int|None=0, precision:str='fp32')->
     m = dict(accuracy=float(accuracy_score(targs, pred)), f1_macro=float(f1_score(targs, pred, average='macro', labels=labels, zero_division=0)),
              recall={c: (None if np.isnan(r) else float(r)) for c, r in zip(vocab, recall)},
              confusion=dict(classes=list(vocab), matrix=cm.tolist()), n_valid=int(len(targs)))
-    preds = pd.DataFrame({'path': items['path'].values, 'label': items['label'].values,
+    preds = pd.DataFrame({'path': items['path'].values, 'label': items['label'].values,   # the source's own label kept: re-map at will
+                          **{c: items[c].values for c in ('source', 'patient_id', 'orig_label') if c in items},
                           **{f'p_{c}': probs[:, i] for i, c in enumerate(vocab)}, 'pred': [vocab[i] for i in pred]})
     return m, preds
 
