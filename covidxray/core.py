@@ -12,13 +12,24 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['CLASSES', 'LABEL_ALIASES', 'EXCLUDED_LABELS', 'DATA_DEFAULTS', 'HOST_HINTS', 'PRECISIONS', 'BF16_AGREEMENT',
-           'CPU_FLAGS', 'label_key', 'UnknownLabel', 'canonical_label', 'notebook_host', 'data_path', 'seed_everything',
-           'get_device', 'cpu_has_fast_bf16', 'pick_precision', 'autocast_dtype', 'device_info', 'atomic_path',
-           'atomic_folder', 'write_json', 'write_csv', 'load_csv', 'printable']
+__all__ = ['CLASSES', 'LABEL_DEFINITIONS', 'LABEL_ALIASES', 'EXCLUDED_LABELS', 'DATA_DEFAULTS', 'HOST_HINTS', 'PRECISIONS',
+           'BF16_AGREEMENT', 'CPU_FLAGS', 'label_definition', 'label_key', 'UnknownLabel', 'canonical_label',
+           'notebook_host', 'data_path', 'seed_everything', 'get_device', 'cpu_has_fast_bf16', 'pick_precision',
+           'autocast_dtype', 'device_info', 'atomic_path', 'atomic_folder', 'write_json', 'write_csv', 'load_csv',
+           'printable']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 CLASSES = ('Covid', 'Normal', 'Pneumonia')
+
+# %% ../nbs/00_core.ipynb #6f398534
+LABEL_DEFINITIONS = {'siim': 'radiographic', 'darkcovidnet': 'radiographic', 'rsna': 'radiographic',
+                     'ieee8023': 'patient status', 'hannover': 'patient status', 'covidcxnet': 'patient status',
+                     'kermany': 'patient status', 'abzargar': 'patient status'}
+
+def label_definition(source:str, # a source name, as `covidxray index` writes it
+                    )->str:
+    "'radiographic' (what the film shows) or 'patient status' (the diagnosis) for `source`'s labels; 'unknown' otherwise."
+    return LABEL_DEFINITIONS.get(str(source).lower(), 'unknown')
 
 # %% ../nbs/00_core.ipynb #845d43fc
 def label_key(s:str, # a label as written in a source
