@@ -27,7 +27,7 @@ from covidxray.model import build_model, embed
 
 p = argparse.ArgumentParser()
 p.add_argument('--items', default='/tmp/ms/items.csv'); p.add_argument('--cache', default='/tmp/ms_cache')
-p.add_argument('--intensities', default='plain,equalize'); p.add_argument('--out', default=None)
+p.add_argument('--intensities', default='plain,equalize'); p.add_argument('--data', default='dev,dev+siim'); p.add_argument('--out', default=None)
 a = p.parse_args()
 print(json.dumps(device_info(torch.device('cpu'))))
 items = pd.read_csv(a.items); cache = Path(a.cache); cache.mkdir(parents=True, exist_ok=True)
@@ -62,9 +62,9 @@ def within_siim(d, lp):
 rows = []
 for kind in a.intensities.split(','):
     X = features(kind)
-    probe = source_probe(X, items.source, items.patient_id)['balanced_accuracy']
+    probe = source_probe(X, items.source, items.patient_id)['balanced_accuracy']   # over all seven sources
     dev = (items.source != 'siim').values
-    for data in ('dev', 'dev+siim'):
+    for data in a.data.split(','):
         m = dev if data == 'dev' else np.ones(len(items), bool)
         for weighted in (False, True):
             t = time.time()
@@ -82,5 +82,6 @@ for kind in a.intensities.split(','):
 df = pd.DataFrame(rows)
 cols = ['intensity', 'data', 'balance', 'cv_f1_dev', 'siim_auc', 'siim_accuracy', 'loso_f1_pooled', 'loso_f1_dev_sources',
         'nih_left_out_recall_Normal', 'nih_left_out_recall_Pneumonia', 'source_probe', 'minutes']
-print(df[cols].to_markdown(index=False, floatfmt='.3f'))
 if a.out: df[cols].to_csv(a.out, index=False)
+print('| ' + ' | '.join(cols) + ' |\n|' + '---|' * len(cols))
+for _, r in df[cols].iterrows(): print('| ' + ' | '.join(f'{v:.3f}' if isinstance(v, float) else str(v) for v in r) + ' |')
