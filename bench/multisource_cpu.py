@@ -21,7 +21,7 @@ import numpy as np, pandas as pd, torch
 from sklearn.metrics import f1_score, roc_auc_score
 from covidxray.core import CLASSES, device_info
 from covidxray.inputs import balance_weights
-from covidxray.study import held_out
+from covidxray.study import held_out, fit_head
 from covidxray.audit import source_probe
 from covidxray.model import build_model, embed
 
@@ -59,11 +59,10 @@ def within_siim(d, lp):
     y = (d.label[s] == 'Covid').values
     return dict(siim_auc=float(roc_auc_score(y, score)), siim_accuracy=float(((score > 0) == y).mean()), siim_n=int(s.sum()))
 
-rows = []
+rows, dev = [], (items.source != 'siim').values
 for kind in a.intensities.split(','):
     X = features(kind)
     probe = source_probe(X, items.source, items.patient_id)['balanced_accuracy']   # over all seven sources
-    dev = (items.source != 'siim').values
     for data in a.data.split(','):
         m = dev if data == 'dev' else np.ones(len(items), bool)
         for weighted in (False, True):
@@ -71,7 +70,6 @@ for kind in a.intensities.split(','):
             d = items[m].reset_index(drop=True)
             r, cv, lo = arm(X[m], d, weighted)
             if data == 'dev':      # SIIM never trained on: the dev-trained heads (all folds) applied to SIIM
-                from covidxray.study import fit_head
                 sw = balance_weights(d, 'source_class', 0.5) if weighted else None
                 clf = fit_head(X[m], d.label, sample_weight=sw)
                 lp = clf.predict_log_proba(X[~m])[:, clf.order]
