@@ -2,10 +2,10 @@
 
     HF_HUB_OFFLINE=1 NO_ALBUMENTATIONS_UPDATE=1 .venv/bin/python bench/demo_cpu.py \
         [--size 192] [--n-per-class 400] [--arch tf_efficientnet_lite0] [--freeze 2] [--epochs 3] [--lr 4e-3] \
-        [--bn keep|train] [--layers body.blocks.5,body.blocks.6]
+        [--bn keep|train] [--layers body.blocks.5,body.blocks.4:layercam] [--keep DIR]
 
 Does what `covidxray demo` does with the settings given (synthetic films drawn at `--size`, patient-grouped fold 0 for
-validation, an external synthetic test set in another layout and seed), then scores Grad-CAM at each `--layers` on the
+validation, an external synthetic test set in another layout and seed), then scores Grad-CAM (or another CAM method, `LAYER:METHOD`) at each `--layers` on the
 test films the model classifies right (`gradcam.cam_in_lesion`: the share of each map inside its lesion mask against
 the lesion's share of the film, and against another film's lesion). The CPU's flags are printed first. Results and
 their commands are kept in bench/demo_cpu.md.
@@ -33,9 +33,13 @@ def lesion_scores(model, test, layers):
     masks = np.stack([load_mask(k, model) for k in right['mask']])
     targets = [classes.index(c) for c in right.label]
     out = {}
-    for layer in layers:
-        cams = cam_maps(model, x, layer, targets=targets)
-        out[layer] = {k: v for k, v in cam_in_lesion(cams, masks).items() if k != 'per_image'}
+    for spec in layers:
+        layer, method = (spec.split(':') + ['gradcam'])[:2]
+        cams = cam_maps(model, x, layer, method=method, targets=targets)
+        r = cam_in_lesion(cams, masks); per = r.pop('per_image')
+        r['by_class'] = {c: (float(per.share[right.label.values[per['index']] == c].mean()),
+                             float(per.hit[right.label.values[per['index']] == c].mean())) for c in ('Covid', 'Pneumonia')}
+        out[spec] = r
     return out
 
 def main():
@@ -44,12 +48,13 @@ def main():
     ap.add_argument('--arch', default='tf_efficientnet_lite0'); ap.add_argument('--freeze', type=int, default=2)
     ap.add_argument('--epochs', type=int, default=3); ap.add_argument('--lr', type=float, default=4e-3)
     ap.add_argument('--bn', default='keep', choices=['keep', 'train']); ap.add_argument('--bs', type=int, default=32)
-    ap.add_argument('--layers', default='body.blocks.5,body.blocks.6'); ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--layers', default='body.blocks.5,body.blocks.6', help='layers to score, each LAYER or LAYER:METHOD (a `gradcam.CAM_METHODS` key; default gradcam)'); ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--keep', default=None, help='a folder to keep the films and the trained model in (default: a temporary one)')
     a = ap.parse_args()
     print(cpu_facts(), flush=True)
     from covidxray.model import load_model
     with tempfile.TemporaryDirectory() as tmp:
-        tmp, t0 = Path(tmp), time.perf_counter()
+        tmp, t0 = Path(a.keep or tmp), time.perf_counter()
         data = make_synthetic(tmp/'train', n_per_class=a.n_per_class, size=a.size, seed=a.seed)
         test = make_synthetic(tmp/'test', n_per_class=max(10, a.n_per_class // 5), layout='radiography', size=a.size, seed=a.seed + 1)
         items = index_sources(data, n_folds=5, seed=a.seed).items
@@ -63,6 +68,7 @@ def main():
               f"external macro-F1 {rep['f1_macro']:.3f} {rep['ci95']['f1_macro']}")
         for layer, c in cams.items():
             print(f"  Grad-CAM {layer}: n={c['n']}, in-lesion share {c['share']:.3f} / area {c['area']:.3f} = {c['ratio']:.2f}x "
-                  f"(another film's lesion {c['shuffled_ratio']:.2f}x), peak in lesion {c['hit_rate']:.2f} (chance {c['hit_chance']:.2f})")
+                  f"(another film's lesion {c['shuffled_ratio']:.2f}x), peak in lesion {c['hit_rate']:.2f} (chance {c['hit_chance']:.2f}); "
+              + ', '.join(f"{k} share {v[0]:.3f} hit {v[1]:.2f}" for k, v in c['by_class'].items()))
 
 if __name__ == '__main__': main()

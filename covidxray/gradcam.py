@@ -309,12 +309,13 @@ def gradcam_files(model, # a model folder, a run folder (an all-folds run: its f
                   srcs, # image files, folders, or tables (with `label`, the grid shows the true class; with `mask`, the lesions)
                   out:str|Path, # folder for the overlays and grid.png
                   method:str='gradcam', # gradcam, gradcam++, xgradcam, eigencam, layercam, scorecam, ... (`CAM_METHODS`)
+                  target_layer:str|None=None, # the layer to explain; default: the model's `config['cam_layer']`
                   n_per_class:int=4, # grid examples per class
                  )->dict:
     "One Grad-CAM overlay per image of `srcs` and the grid, in `out`: `{'overlays', 'grid', 'skipped', 'in_lesion'}`."
     method = cam_method(method)
     m = model if isinstance(model, nn.Module) else load_model(model_folders(model)[0])
-    layer, classes = m.config['cam_layer'], list(m.config['classes'])
+    layer, classes = target_layer or m.config['cam_layer'], list(m.config['classes'])
     srcs = [srcs] if isinstance(srcs, (str, Path)) else list(srcs)
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     labels, masks = {}, {}
@@ -340,7 +341,7 @@ def gradcam_files(model, # a model folder, a run folder (an all-folds run: its f
     todo = ~items.label.isin(classes)                          # unlabelled: the grid row is the predicted class
     if todo.any(): items.loc[todo, 'label'] = np.array(classes)[predict(m, items.path[todo].tolist()).argmax(1)]
     items['labelled'] = ~todo                                  # ... and no "true" class is claimed for them
-    fig = cam_grid(m, items, n_per_class=n_per_class, method=method)
+    fig = cam_grid(m, items, target_layer=layer, n_per_class=n_per_class, method=method)
     with atomic_path(out/'grid.png') as tmp: fig.savefig(tmp, dpi=110, bbox_inches='tight')
     plt.close(fig)
     in_lesion = None

@@ -326,29 +326,29 @@ def _lesion_mask(ops:list, # list of (window slices, opacity map), one per lesio
 def _exposure(d:np.ndarray, # density image, roughly 0..1 (bright = dense)
               rng:np.random.Generator, # random source
               size:int, # image side in pixels
+              ref:np.ndarray|None=None, # the density image to set the window on (default `d`): the film without its lesions
              ):
     "Detector simulation: blur, quantum noise, gamma, window (brightness/contrast); returns uint8."
+    q = np.quantile((d if ref is None else ref)[::4, ::4], [0.02, 0.98])   # auto-windowing on the film's own histogram
     d = _blur(d, rng.uniform(0.3, 1.2) * size / 256)
     d += rng.uniform(0.01, 0.05) * (rng.random(d.shape, dtype=np.float32) - 0.5)   # uniform noise: cheap, looks the same
     lut_x = np.linspace(0, 1, 256, dtype=np.float32)                   # gamma + window via a LUT on 8-bit input
-    q = np.quantile(d[::4, ::4], [0.02, 0.98])                         # auto-windowing on the film's own histogram
     lo, hi = q[0] + rng.uniform(-0.12, 0.06), q[1] + rng.uniform(-0.08, 0.14)
     lut = np.clip((lut_x ** rng.uniform(0.75, 1.35) - lo) / (hi - lo) * 255, 0, 255).astype(np.uint8)
     return cv2.LUT(np.clip(d * 255, 0, 255).astype(np.uint8), lut)
 
-def _warp(img:np.ndarray, # float32 density image
-          mask:np.ndarray, # bool lesion mask
+def _warp(imgs:list, # float32 density images of one film (with and without its lesions)
+          masks:list, # bool masks of that film (lesions, lung fields)
           rng:np.random.Generator, # random source
           size:int, # image side in pixels
-          *more, # more bool masks (the lung fields), moved the same way
          ):
-    "Small random rotation, scale and shift of the patient, applied identically to image and masks."
+    "Small random rotation, scale and shift of the patient, applied identically to every image and mask: (images, masks)."
     M = cv2.getRotationMatrix2D((size / 2, size / 2), rng.uniform(-5, 5), rng.uniform(0.93, 1.07))
     M[:, 2] += rng.uniform(-0.04, 0.04, 2) * size
-    bg = float(img[:, 0].mean())
-    img = cv2.warpAffine(img, M, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=bg)
-    ms = [cv2.warpAffine(m.astype(np.uint8), M, (size, size), flags=cv2.INTER_NEAREST).astype(bool) for m in (mask, *more)]
-    return (img, *ms)
+    out = [cv2.warpAffine(im, M, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=float(im[:, 0].mean())) for im in imgs]
+    ms = [cv2.warpAffine(m.astype(np.uint8), M, (size, size), flags=cv2.INTER_NEAREST).astype(bool) for m in masks]
+    return out, ms
 
 def _density(a:dict, # anatomy parameters
              lungs:list, # [image-left, image-right] effective lung masks
@@ -375,6 +375,7 @@ def synth_xray(label:str, # one of CLASSES
                rng:np.random.Generator, # random source (the result is deterministic given its state)
                size:int=256, # image side in pixels
                lungs:bool=False, # also return the lung-field mask
+               lesions:bool=True, # False: the same film with its lesions left out (every other pixel the same; an empty mask)
               ) -> tuple:
     "One synthetic frontal chest X-ray of class `label`: (uint8 HxW grayscale image, bool HxW lesion mask; all False for Normal[, bool HxW lung fields])."
     if label not in CLASSES: raise ValueError(f'label must be one of {CLASSES}, got {label!r}')
@@ -382,14 +383,19 @@ def synth_xray(label:str, # one of CLASSES
     a = _anatomy_params(rng)
     heart = _heart(a, size)
     fields = [l * (1 - 0.92 * heart) for l in _lungs(a, size, rng)]   # the heart's shadow is not lung field
-    d = _density(a, fields, heart, rng, y, x, size)
-    if label == 'Pneumonia': ops = _pneumonia(rng, fields, y, x, size)
-    elif label == 'Covid': ops = _covid(rng, fields, a, size, y, x)
+    d0 = _density(a, fields, heart, rng, y, x, size)
+    lrng = np.random.default_rng(rng.integers(2**63))                  # the lesions' own stream, one draw for every class
+    holds = [np.clip(2 * f - 1, 0, 1) for f in fields]                 # a lesion adds density inside a lung field only
+    if label == 'Pneumonia': ops = _pneumonia(lrng, holds, y, x, size)
+    elif label == 'Covid': ops = _covid(lrng, holds, a, size, y, x)
     else: ops = []
+    if not lesions: ops = []
+    d = d0.copy()
     for sl, o in ops: d[sl] += o
     mask = _lesion_mask(ops, fields[0] + fields[1])
-    d, mask, lung = _warp(d, mask, rng, size, fields[0] + fields[1] > 0.5)
-    return (_exposure(d, rng, size), mask, lung) if lungs else (_exposure(d, rng, size), mask)
+    (d, d0), (mask, lung) = _warp([d, d0], [mask, fields[0] + fields[1] > 0.5], rng, size)
+    img = _exposure(d, rng, size, ref=d0)                              # windowed on the film as it would be without lesions
+    return (img, mask, lung) if lungs else (img, mask)
 
 # %% ../nbs/01_synthetic.ipynb #26cd1986
 SYNTH_LAYOUTS = ('folders', 'table', 'radiography', 'ieee8023', 'kermany')
