@@ -470,7 +470,7 @@ def write_dicom(img:np.ndarray, # uint8 HxW gray film (0: black), e.g. from `syn
                 photometric:str='MONOCHROME2', # 'MONOCHROME2' (0 is black) or 'MONOCHROME1' (0 is white: stored inverted)
                 bits:int=16, # bits stored, 8..16: 0..255 is spread over 0..2**bits-1
                 rescale:tuple=(1.0, 0.0), # (RescaleSlope, RescaleIntercept): the modality LUT a reader must apply first
-                window:tuple|None=None, # (lo, hi) in `img`'s 0..255 units: a VOI showing lo..hi as black..white
+                window:tuple|None=None, # (lo, hi) in `img`'s 0..255 units: a VOI showing lo..hi as black..white; without one a reader stretches the film's own min..max
                 voi_lut:bool=False, # write `window` as a VOI LUT Sequence (16-bit entries) instead of Window Center/Width
                 compress:str|None=None, # None (uncompressed), 'rle' (RLE Lossless) or 'jpeg2000' (JPEG 2000 Lossless)
                 patient_id:str='', # the header's PatientID

@@ -152,8 +152,9 @@ def _mixed_folder(tmp_path):
     src = make_synthetic(tmp_path/'src', n_per_class=2, size=80, seed=9)
     png = sorted((src/'Covid').glob('*.png'))[0]
     film = np.asarray(Image.open(png))
-    write_dicom(film, src/'Covid'/'film_mono1.dcm', photometric='MONOCHROME1', bits=12, compress='rle', patient_id='P1')
-    write_dicom(film, src/'Covid'/'film_j2k.dcm', compress='jpeg2000', patient_id='P1')
+    # the header's window shows 0..255 as the PNG does (without one, a reader stretches the film's own min..max: 0..248 here)
+    write_dicom(film, src/'Covid'/'film_mono1.dcm', photometric='MONOCHROME1', bits=12, compress='rle', window=(0, 255), patient_id='P1')
+    write_dicom(film, src/'Covid'/'film_j2k.dcm', compress='jpeg2000', window=(0, 255), patient_id='P1')
     Image.fromarray(film).save(src/'Covid'/'film.jpg', quality=95)
     (src/'Normal'/'broken.dcm').write_bytes(b'\0' * 128 + b'DICM' + b'\1' * 64)
     return src, png
