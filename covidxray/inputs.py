@@ -27,8 +27,8 @@ from .data import open_xray, to_gray8, BadImage
 # %% auto #0
 __all__ = ['ROI_COLS', 'INTENSITIES', 'TTA_VIEWS', 'AUG_LEVELS', 'BALANCE', 'InputSpec', 'input_spec', 'roi_crop', 'read_side',
            'row_box', 'intensity_tfm', 'valid_aug', 'xray_pixels', 'to_model_input', 'xray_input', 'XrayFiles',
-           'scanner_aug', 'train_aug', 'TensorXray', 'ReadXray', 'Albumentations', 'XrayNormalize', 'balance_weights',
-           'xray_dls']
+           'scanner_aug', 'train_aug', 'TensorXray', 'ReadXray', 'Albumentations', 'XrayNormalize', 'SourceIndex',
+           'balance_weights', 'xray_dls']
 
 # %% ../nbs/03_inputs.ipynb #e03d7ced
 @dataclass(frozen=True)
@@ -246,6 +246,11 @@ class XrayNormalize(Transform):
 # %% ../nbs/03_inputs.ipynb #28908a8f
 BALANCE = (None, 'class', 'source', 'source_class')
 
+class SourceIndex(Transform):
+    "A row's `source` as its index in `sources` (a 0-d long tensor); -1 for a source not among them (a left-out source)."
+    def __init__(self, sources:list): self.sources = list(sources); self._idx = {s: i for i, s in enumerate(self.sources)}
+    def encodes(self, row): return torch.tensor(self._idx.get(row['source'], -1))
+
 def balance_weights(items:pd.DataFrame, # rows with `label` (and `source`, for the source groups)
                     by:str|None='source_class', # one of `BALANCE`: the groups to even out
                     power:float=0.5, # each row weighs n_group ** -power: 1 evens the groups out, 0 leaves them
@@ -272,6 +277,7 @@ def xray_dls(items:pd.DataFrame, # indexed rows with `path`, `label` and `fold`
              seed:int|None=None, # seeds the shuffling and the augmentation (`core.seed_everything`)
              balance:str|None=None, # sample the training split evenly over 'class', 'source' or 'source_class' groups (`balance_weights`); None: as it is
              balance_power:float=0.5, # 1: every group equally often; 0: as it is; between: tempered (`balance_weights`)
+             sources:list|None=None, # also yield each film's index in this list of sources (`SourceIndex`), after its label; None: (film, label) only
             )->DataLoaders:
     "fastai `DataLoaders` for validation fold `fold` of `items`."
     if 'fold' not in items: raise ValueError("The table has no `fold` column: index it with `index_sources` or `covidxray index`.")
@@ -288,7 +294,10 @@ def xray_dls(items:pd.DataFrame, # indexed rows with `path`, `label` and `fold`
     spec = input_spec(cfg, size)
     tfms = [[ReadXray(spec.size), Albumentations(train_aug(spec.size, aug), spec)],
             [ColReader('label'), Categorize(vocab=list(vocab))]]
-    dsets = Datasets(items, tfms, splits=(train, valid))
+    if sources is not None:
+        if 'source' not in items: raise ValueError("sources= needs a `source` column: index the data with `covidxray index`.")
+        tfms.append([SourceIndex(sources)])
+    dsets = Datasets(items, tfms, splits=(train, valid), n_inp=1)
     if num_workers is None: num_workers = os.cpu_count() or 0
     if seed is not None: seed_everything(seed)
     kw = dict(bs=bs, num_workers=num_workers, device=device, drop_last=len(train) > bs,

@@ -23,6 +23,7 @@ from fastai.torch_core import params, get_model, rank_distrib, num_distrib, Long
 
 from .core import CLASSES, get_device, seed_everything, write_json, write_csv, load_csv, cpu_has_fast_bf16, device_info
 from .inputs import xray_dls, input_spec, intensity_tfm
+from .adversary import SourceAdversary, ADVERSARIES
 from .lungs import load_segmenter, add_lung_boxes
 from .model import attach_segmenter, arch_config, build_model, xray_loss, set_precision, save_model, predict, fit_temperature, nll, fold_models, read_config, tidy_model_folder
 
@@ -74,6 +75,8 @@ def xray_learner(items:pd.DataFrame, # indexed rows with `path`, `label`, `fold`
                  intensity:str|None=None, # per-film intensity standardisation, 'equalize' or 'clahe' (`inputs.intensity_tfm`), recorded in the model; None: none
                  balance:str|None=None, # sample the training films evenly over 'class', 'source' or 'source_class' groups (`inputs.balance_weights`); None: as the table has them
                  balance_power:float=0.5, # how evenly: 1 every group equally often, 0 as the table has them
+                 adversary:str|None=None, # 'source': a gradient-reversal head that learns to tell the training sources apart, pushing the body not to (`adversary.SourceAdversary`); None: none
+                 adversary_weight:float=1.0, # the reversal's largest lambda, for `adversary`
                  label_smoothing:float=0.0, # for the cross-entropy
                  train_bn:bool=False, # keep BatchNorm trainable while the body is frozen (fastai's default: True)
                  keep_bn_stats:bool|None=None, # the body's BatchNorm keeps its pretrained statistics when fine-tuning; None: if pretrained
@@ -97,9 +100,12 @@ def xray_learner(items:pd.DataFrame, # indexed rows with `path`, `label`, `fold`
                         "they are read whole")
     if seed is not None: seed_everything(seed)
     intensity_tfm(intensity)                 # an unknown name fails here, not in a loader worker
+    if adversary not in ADVERSARIES: raise ValueError(f"adversary must be one of {ADVERSARIES}, not {adversary!r}.")
+    if adversary and 'source' not in items: raise ValueError("adversary='source' needs a `source` column: index the data with `covidxray index`.")
+    sources = sorted(set(items.source[items.fold != fold])) if adversary else None
     spec = dataclasses.replace(input_spec(ac, size), intensity=intensity)
     dls = xray_dls(items, fold=fold, cfg=spec, bs=bs, aug=aug, num_workers=num_workers, device=device,
-                   vocab=vocab, seed=seed, balance=balance, balance_power=balance_power)
+                   vocab=vocab, seed=seed, balance=balance, balance_power=balance_power, sources=sources)
     model = build_model(arch, n_classes=len(vocab), pretrained=pretrained, weights=weights, classes=vocab)
     model.config['size'] = size
     if intensity: model.config['intensity'] = intensity     # prediction, Grad-CAM and export standardise as training did
@@ -110,6 +116,7 @@ def xray_learner(items:pd.DataFrame, # indexed rows with `path`, `label`, `fold`
                     splitter=body_head_split, train_bn=train_bn, path=Path(path), model_dir='checkpoint')
     learn.precision = set_precision(learn, precision, device)
     learn.settings = dict(settings, size=size, bs=bs, precision=learn.precision, weights=weights and str(weights))
+    if sources: learn.add_cb(SourceAdversary(len(sources), adversary_weight)); learn.settings['adversary_sources'] = sources
     return learn
 
 # %% ../nbs/06_train.ipynb #c4fe52b9
@@ -341,6 +348,7 @@ def train_fold(items:pd.DataFrame, # indexed rows with `path`, `label`, `fold`
     learn.remove_cb(tracker)
     if rank_distrib(): return {}
     training = dict(learn.settings, epochs=epochs, freeze_epochs=freeze_epochs, lr=float(lr), patience=patience)
+    if hasattr(learn, 'source_adversary'): training['adversary_history'] = learn.source_adversary.history   # what the source head could read, per epoch
     return _finish(learn, out, tracker, training, kwargs.get('num_workers'))
 
 # %% ../nbs/06_train.ipynb #6c3075f7

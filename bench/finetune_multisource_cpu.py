@@ -1,0 +1,60 @@
+"""Benchmark: the fine-tuned CPU recipe trained across sources (dev set + SIIM), one validation fold or one source left out.
+
+`train.recipe('transfer')` (ImageNet EfficientNet-Lite1, 1 frozen + 3 unfrozen epochs) with the settings given here on the
+table of `covidxray index cxr256 cxr256_siim --folds 5`; then, under the label definitions of `00_core` ("Labels"):
+- dev: macro-F1 over the validation fold's dev-source rows (patient-grouped, comparable with the study's CV);
+- within-SIIM: the validation fold's SIIM rows (study-grouped), Normal-vs-Covid ROC-AUC (p_Covid - p_Normal) and accuracy
+  (the larger of the two); radiographic labels;
+- per source: accuracy and recall per class of every source in the validation rows;
+- the source probe (`audit.source_probe`, balanced accuracy over the sources, patient-grouped) on the validation films'
+  features: the fine-tuned body's against ImageNet Lite1's on the same films (the figure a source adversary must lower).
+With --leave-out SOURCE the validation rows are that source's and nothing of it is trained on (LOSO; no probe).
+
+    .venv/bin/python bench/finetune_multisource_cpu.py --items /tmp/ms/items.csv --out /tmp/ft/base --balance source_class --aug scanner
+"""
+import argparse, json, time
+from pathlib import Path
+import pandas as pd, torch
+from sklearn.metrics import f1_score, roc_auc_score
+from covidxray.core import CLASSES, device_info, load_csv, write_json
+from covidxray.train import recipe, train_fold
+from covidxray.audit import source_probe
+from covidxray.model import build_model, embed
+
+p = argparse.ArgumentParser()
+p.add_argument('--items', default='/tmp/ms/items.csv'); p.add_argument('--out', required=True)
+p.add_argument('--fold', type=int, default=0); p.add_argument('--leave-out', default=None)
+p.add_argument('--balance', default=None); p.add_argument('--aug', default=None); p.add_argument('--intensity', default=None)
+p.add_argument('--set', default='{}', help='more train_fold settings, as JSON'); p.add_argument('--resume', action='store_true')
+a = p.parse_args()
+dev_info = device_info(torch.device('cpu')); print(json.dumps(dev_info))
+items = pd.read_csv(a.items)
+if a.leave_out:
+    if a.leave_out not in set(items.source): raise SystemExit(f"--leave-out {a.leave_out!r} is not a source: {sorted(set(items.source))}")
+    items = items.assign(fold=(items.source != a.leave_out).astype(int)); fold = 0
+else: fold = a.fold
+settings = dict(recipe('transfer', 'cpu'), **{k: v for k, v in dict(balance=a.balance, aug=a.aug, intensity=a.intensity).items() if v},
+                **json.loads(a.set))
+print('settings:', json.dumps(settings))
+t = time.time()
+train_fold(items, a.out, fold=fold, resume=a.resume, **settings)
+minutes = (time.time() - t) / 60
+v = load_csv(Path(a.out)/'valid_preds.csv', keep_default_na=False)
+r = dict(settings=settings, fold=fold, leave_out=a.leave_out, train_minutes=minutes, n_valid=len(v), device=dev_info)
+dev = v.source != 'siim'
+if dev.any(): r['f1_dev'] = float(f1_score(v.label[dev], v.pred[dev], average='macro', labels=list(CLASSES), zero_division=0))
+s = v[v.source == 'siim']
+if len(s) and s.label.nunique() == 2:
+    score, y = s.p_Covid.astype(float) - s.p_Normal.astype(float), (s.label == 'Covid').values
+    r.update(siim_auc=float(roc_auc_score(y, score)), siim_accuracy=float(((score > 0) == y).mean()), siim_n=len(s))
+r['per_source'] = {src: dict(n=len(g), accuracy=float((g.pred == g.label).mean()),
+                             recall={c: float((g.pred[g.label == c] == c).mean()) for c in CLASSES if (g.label == c).any()})
+                   for src, g in v.groupby('source')}
+if not a.leave_out:
+    Xft = embed(Path(a.out)/'model', v.path)
+    torch.manual_seed(0); Xin = embed(build_model('tf_efficientnet_lite1', pretrained=True), v.path)
+    r['source_probe'] = {k: source_probe(X, v.source, v.patient_id)['balanced_accuracy'] for k, X in (('finetuned', Xft), ('imagenet', Xin))}
+    r['source_probe']['chance'] = 1 / v.source.nunique()
+write_json(r, Path(a.out)/'bench_summary.json')
+print(json.dumps({k: r[k] for k in r if k not in ('device', 'per_source')}, indent=1))
+print(json.dumps(r['per_source'], indent=1))
