@@ -477,6 +477,22 @@ def _check_paths(argv:list, # the command line's arguments
             if bad: return f"{bad} cannot be read (permission denied): fix its permissions or copy the model folder."
     return None
 
+_READS = ('src', 'data', 'paths', 'masks', 'images', 'mask_root', 'segmenter', 'model', 'calib')   # what the commands read
+_TABLE_OUT = ('index', 'predict', 'lungs segment')                                                   # their --out is a file
+
+def _check_out(cmd:str, # the subcommand ('lungs segment' for an action)
+               args:argparse.Namespace, # its parsed arguments
+              ):
+    "Refuse an --out that would destroy what the command reads (`core.check_output`), before any work."
+    if getattr(args, 'out', None) is None: return
+    from covidxray.core import check_output
+    from covidxray.data import IMAGE_EXTS
+    listed = lambda v: [] if v is None else [str(x) for x in (v if isinstance(v, (list, tuple)) else [v])]
+    reads = [p for k in _READS if cmd != 'lungs segment' or k != 'masks' for p in listed(getattr(args, k, None))]
+    models = [p for k in ('model', 'segmenter') for p in listed(getattr(args, k, None))]
+    table = cmd in _TABLE_OUT
+    check_output(args.out, reads, models, folder=not table, not_suffixes=IMAGE_EXTS if table else ())
+
 def _safe_output():
     "Print what cannot be encoded (a non-UTF-8 file name) as escapes rather than fail."
     for s in (sys.stdout, sys.stderr):
@@ -499,6 +515,7 @@ def main(argv:list|None=None, # arguments (default: sys.argv[1:])
         if cmd in MODEL_COMMANDS and str(args.model).startswith('hf://'):
             from covidxray.hub import hub_folder
             args.model = str(hub_folder(args.model))               # downloaded once (safetensors only), then the cache
+        _check_out(f"{cmd} {getattr(args, 'lungs_command', '')}".strip(), args)
         return args.func(args)
     except (FileNotFoundError, ValueError) as e:
         print(f'covidxray {cmd}: error: {e}', file=sys.stderr); return 2

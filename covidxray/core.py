@@ -15,8 +15,8 @@ import torch
 __all__ = ['CLASSES', 'LABEL_DEFINITIONS', 'LABEL_ALIASES', 'EXCLUDED_LABELS', 'DATA_DEFAULTS', 'HOST_HINTS', 'PRECISIONS',
            'BF16_AGREEMENT', 'CPU_FLAGS', 'label_definition', 'label_key', 'UnknownLabel', 'canonical_label',
            'notebook_host', 'data_path', 'seed_everything', 'get_device', 'cpu_has_fast_bf16', 'pick_precision',
-           'autocast_dtype', 'device_info', 'atomic_path', 'atomic_folder', 'write_json', 'write_csv', 'load_csv',
-           'printable']
+           'autocast_dtype', 'device_info', 'atomic_path', 'atomic_folder', 'NotOurs', 'check_replaceable',
+           'OutputIsInput', 'check_output', 'folder_config', 'write_json', 'write_csv', 'load_csv', 'printable']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 CLASSES = ('Covid', 'Normal', 'Pneumonia')
@@ -176,7 +176,10 @@ def device_info(device:str|torch.device|None=None, # the device that computed a 
 def atomic_path(dest:str|Path, # the file to (re)write
                ):
     "A temporary path beside `dest` to write to: renamed onto `dest` if the block ends without an error, else removed."
-    dest = Path(dest)
+    dest = Path(os.path.realpath(dest))     # a symlink: its target is rewritten (beside the target), the link kept
+    if dest.is_dir(): raise IsADirectoryError(f"{dest} is a folder: give a file name to write to (e.g. {dest/'out.csv'}).")
+    if dest.exists() and not dest.is_file():         # a device, a FIFO: written through, never replaced by a regular file
+        yield dest; return
     tmp = dest.with_name(f'.{dest.stem}.tmp-{os.getpid()}{dest.suffix}')    # the suffix kept: writers infer the format
     try:
         yield tmp
@@ -185,9 +188,13 @@ def atomic_path(dest:str|Path, # the file to (re)write
 
 @contextmanager
 def atomic_folder(dest:str|Path, # the folder to (re)write
+                  ours=None, # `ours(folder)`: True when `folder` is one covidxray wrote, of this kind; None: none is
+                  what:str='covidxray folder', # what such a folder is, for the refusal's message
                  ):
     "A temporary folder beside `dest` to fill: swapped in for `dest` if the block ends without an error, else removed."
-    dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
+    dest = Path(os.path.realpath(dest))     # a symlink to a folder: the target is replaced, the link kept
+    check_replaceable(dest, ours, what)
+    dest.parent.mkdir(parents=True, exist_ok=True)
     tmp, old = (dest.parent/f'.{dest.name}.{k}-{os.getpid()}' for k in ('tmp', 'old'))   # names `model.tidy_model_folder` knows
     shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir()
     try:
@@ -197,6 +204,57 @@ def atomic_folder(dest:str|Path, # the folder to (re)write
         shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True); raise
+
+class NotOurs(FileExistsError):
+    "A destination that holds something covidxray did not write, and that writing would replace."
+
+def check_replaceable(dest:str|Path, # a folder covidxray is about to replace whole
+                      ours=None, # `ours(folder)`: True when `folder` is one covidxray wrote, of this kind
+                      what:str='covidxray folder', # what such a folder is, for the message
+                     ):
+    "Raise `NotOurs` unless `dest` is absent, an empty folder, or a folder `ours` recognises: nothing else is replaced."
+    dest = Path(dest)
+    if not dest.exists() and not dest.is_symlink(): return
+    if not dest.is_dir():
+        raise NotOurs(f"{dest} is a file, not a folder: covidxray writes a folder there. Give a new folder, or remove the file yourself.")
+    entries = sorted(p.name for p in dest.iterdir())
+    if entries and not (ours and ours(dest)):
+        shown = ', '.join(entries[:3]) + (f' and {len(entries) - 3} more' if len(entries) > 3 else '')
+        raise NotOurs(f"{dest} already holds files ({shown}) and is not a {what}: writing it would delete them. "
+                      "Give a new or empty folder, or remove this one yourself.")
+
+class OutputIsInput(ValueError):
+    "An output path that would overwrite what the command reads."
+
+def check_output(out:str|Path, # where a command will write (a file, or a folder with `folder=True`)
+                 inputs=(), # the paths it reads: images, folders, tables
+                 models=(), # the model folders it reads (nothing may be written inside one)
+                 folder:bool=False, # `out` is a folder (else a file: a table, a JSON)
+                 not_suffixes=(), # extensions a written file must not have (an image's: a table would replace it)
+                ):
+    "Raise `OutputIsInput` (or `IsADirectoryError`) when writing `out` would destroy an input; checked before any work."
+    o = Path(os.path.realpath(out))
+    if not folder:
+        if o.is_dir(): raise IsADirectoryError(f"--out {out} is a folder: give the file to write (e.g. {Path(out)/'preds.csv'}).")
+        if o.suffix.lower() in not_suffixes:
+            raise OutputIsInput(f"--out {out} has an image's extension ({o.suffix}): covidxray writes a table there and would replace "
+                                "an image. Give a .csv name.")
+    for i in inputs:
+        if Path(os.path.realpath(i)) == o:
+            raise OutputIsInput(f"--out {out} is also an input ({i}): writing it would replace what is read. Give --out another name.")
+    for m in models:
+        m = Path(os.path.realpath(m))
+        for mf in [m, m/'model', *m.glob('fold*/model')]:
+            if (mf/'config.json').is_file() and (o == mf or o.is_relative_to(mf)):
+                raise OutputIsInput(f"--out {out} lies inside the model folder {mf}: writing it could make the model unloadable. "
+                                    "Write outside the model folder.")
+
+def folder_config(folder:str|Path, # a folder that may hold a covidxray config.json
+                 )->dict:
+    "`folder`/config.json as a dict; `{}` if there is none or it is not a JSON object (for telling folders apart, not loading them)."
+    try: cfg = json.loads((Path(folder)/'config.json').read_text())
+    except (OSError, ValueError): return {}
+    return cfg if isinstance(cfg, dict) else {}
 
 def write_json(obj, # a JSON-able object; NumPy values and paths are converted
                path:str|Path, # the file to (re)write

@@ -168,7 +168,7 @@ def export_onnx(model, # a float covidxray model, or its folder
     cfg, side = model.config, input_spec(model).size
     x = (_model_inputs(model, images, n) if images is not None
          else torch.randn(4, 3, side, side, generator=torch.Generator().manual_seed(0)))
-    with atomic_folder(out) as tmp:
+    with atomic_folder(out, ours=lambda f: (f/ONNX_FILE).is_file(), what='covidxray export folder (model.onnx)') as tmp:
         _to_onnx(model, tmp/ONNX_FILE, x[:2], opset, dynamo)
         onx.checker.check_model(str(tmp/ONNX_FILE))
         with torch.no_grad(): ref = model(x).numpy()

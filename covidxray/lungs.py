@@ -22,16 +22,16 @@ from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader as FastaiLoader
 import fastai.callback.schedule   # noqa: F401  (adds Learner.fit_one_cycle)
 
-from .core import get_device, seed_everything, write_json, write_csv, load_csv, atomic_path, atomic_folder
+from .core import get_device, seed_everything, write_json, write_csv, load_csv, atomic_path, atomic_folder, folder_config, check_replaceable
 from .data import open_xray, BadImage, IMAGE_EXTS
 from .inputs import InputSpec, to_model_input, ROI_COLS
 from .weights import timm_cfg, pretrained_source, package_weights, fit_state_dict, read_weights
 
 # %% auto #0
-__all__ = ['SEG_FORMAT', 'LUNG_COLS', 'mask_pairs', 'read_mask', 'seg_pixels', 'seg_aug', 'LungPairs', 'LungSegmenter',
-           'build_segmenter', 'seg_spec', 'clean_mask', 'mask_check', 'lung_box', 'dice', 'DiceBCELoss',
-           'save_segmenter', 'load_segmenter', 'train_segmenter', 'segment_probs', 'segmenter_id', 'lung_table',
-           'add_lung_boxes', 'plot_lungs']
+__all__ = ['SEG_FORMAT', 'SEGMENTER_FOLDER', 'LUNG_COLS', 'mask_pairs', 'read_mask', 'seg_pixels', 'seg_aug', 'LungPairs',
+           'LungSegmenter', 'build_segmenter', 'seg_spec', 'clean_mask', 'mask_check', 'lung_box', 'dice',
+           'DiceBCELoss', 'is_segmenter_folder', 'save_segmenter', 'load_segmenter', 'train_segmenter', 'segment_probs',
+           'segmenter_id', 'lung_table', 'add_lung_boxes', 'plot_lungs']
 
 # %% ../nbs/04a_lungs.ipynb #ad5281f1
 def _resolve(p, root:Path)->str:
@@ -199,11 +199,18 @@ def _split(pairs:pd.DataFrame, valid_pct:float, seed:int):
     tr, va = next(GroupShuffleSplit(1, test_size=valid_pct, random_state=seed).split(pairs, groups=pairs.group))
     return tr, va
 
+SEGMENTER_FOLDER = "covidxray segmenter folder (config.json of kind 'lung-segmenter')"
+
+def is_segmenter_folder(folder:str|Path, # any folder
+                       )->bool:
+    "Whether `folder` holds a segmenter `save_segmenter` wrote (so that saving may replace it)."
+    return folder_config(folder).get('kind') == 'lung-segmenter'
+
 def save_segmenter(seg:nn.Module, # a segmenter with `.config`
                    folder:str|Path, # the folder to (re)write
                   )->Path:
     "`folder`/config.json and `folder`/model.safetensors, written beside and swapped into place (`core.atomic_folder`)."
-    with atomic_folder(folder) as tmp:
+    with atomic_folder(folder, ours=is_segmenter_folder, what=SEGMENTER_FOLDER) as tmp:
         safetensors.torch.save_file({k: v.detach().cpu().contiguous() for k, v in seg.state_dict().items()}, str(tmp/'model.safetensors'))
         write_json(seg.config, tmp/'config.json')
     return Path(folder)
@@ -238,6 +245,7 @@ def train_segmenter(pairs:pd.DataFrame, # `mask_pairs` rows (`image`, `mask`, `g
                     progress:bool=True, # fastai's progress bars
                    )->dict:
     "Train a lung segmenter on `pairs`, write it to `out`, and return its held-out Dice (cleaned masks, at the masks' resolution)."
+    check_replaceable(out, is_segmenter_folder, SEGMENTER_FOLDER)     # before training, not after
     seed_everything(seed)
     tr, va = _split(pairs, valid_pct, seed)
     seg, device = build_segmenter(encoder, pretrained, size), get_device(device)

@@ -24,18 +24,18 @@ from fastai.torch_core import to_float
 from fastai.vision.learner import create_head
 from fastprogress.fastprogress import progress_bar
 
-from .core import CLASSES, get_device, pick_precision, autocast_dtype, atomic_path, atomic_folder
+from .core import CLASSES, get_device, pick_precision, autocast_dtype, atomic_path, atomic_folder, folder_config
 from .weights import timm_cfg, read_weights, fit_state_dict, pretrained_source, package_weights
 from .data import image_paths, open_xray, BadImage
 from .inputs import InputSpec, input_spec, XrayFiles, TTA_VIEWS, xray_pixels, to_model_input, read_side, ROI_COLS
 from .lungs import LungSegmenter, load_segmenter, save_segmenter, lung_table, segmenter_id
 
 # %% auto #0
-__all__ = ['ARCHS', 'MODEL_FORMAT', 'ArchConfig', 'UnknownArch', 'arch_config', 'XrayModel', 'build_model', 'xray_loss',
-           'CPUAutocast', 'set_precision', 'save_model', 'BadModelFolder', 'read_config', 'tidy_model_folder',
-           'load_model', 'attach_segmenter', 'lung_segmenter', 'input_boxes', 'softmax', 'nll', 'fit_temperature',
-           'item_paths', 'predict_batches', 'predict', 'embed', 'fold_models', 'model_folders', 'prediction_rows',
-           'predict_paths', 'write_predictions']
+__all__ = ['ARCHS', 'MODEL_FORMAT', 'MODEL_FOLDER', 'ArchConfig', 'UnknownArch', 'arch_config', 'XrayModel', 'build_model',
+           'xray_loss', 'CPUAutocast', 'set_precision', 'is_model_folder', 'save_model', 'BadModelFolder',
+           'read_config', 'tidy_model_folder', 'load_model', 'attach_segmenter', 'lung_segmenter', 'input_boxes',
+           'softmax', 'nll', 'fit_temperature', 'item_paths', 'predict_batches', 'predict', 'embed', 'fold_models',
+           'model_folders', 'prediction_rows', 'predict_paths', 'write_predictions']
 
 # %% ../nbs/05_model.ipynb #8b69d1d2
 @dataclass(frozen=True)
@@ -197,13 +197,19 @@ def set_precision(learn, # a fastai `Learner`
 
 # %% ../nbs/05_model.ipynb #ad151f01
 MODEL_FORMAT = 1
+MODEL_FOLDER = 'covidxray model folder (model.safetensors)'
+
+def is_model_folder(folder:str|Path, # any folder
+                   )->bool:
+    "Whether `folder` is a model folder `save_model` wrote, even a damaged one (so that saving may replace it): its weights, not a segmenter's."
+    return (Path(folder)/'model.safetensors').is_file() and folder_config(folder).get('kind') != 'lung-segmenter'   # lungs: its own kind
 
 def save_model(model:XrayModel, # the model, with `.config`
                folder:str|Path, # the model folder to (re)write
                **extra, # more configuration (training settings, metrics)
               )->Path:
     "Write `folder`/config.json and `folder`/model.safetensors atomically (`core.atomic_folder`); returns `folder`."
-    with atomic_folder(folder) as tmp:
+    with atomic_folder(folder, ours=is_model_folder, what=MODEL_FOLDER) as tmp:
         sd = {k: v.detach().to('cpu').contiguous() for k, v in model.state_dict().items()}
         safetensors.torch.save_file(sd, str(tmp/'model.safetensors'), metadata={'format': 'pt', 'covidxray': str(MODEL_FORMAT)})
         cfg = {**model.config, **extra, 'format': MODEL_FORMAT}

@@ -21,11 +21,11 @@ import fastai.callback.schedule   # noqa: F401  (adds Learner.fit_one_cycle and 
 from fastai.metrics import accuracy, skm_to_fastai
 from fastai.torch_core import params, get_model, rank_distrib, num_distrib, LongTensor
 
-from .core import CLASSES, get_device, seed_everything, write_json, write_csv, load_csv, cpu_has_fast_bf16, device_info
+from .core import CLASSES, get_device, seed_everything, write_json, write_csv, load_csv, cpu_has_fast_bf16, device_info, check_replaceable
 from .inputs import xray_dls, input_spec, intensity_tfm
 from .adversary import SourceAdversary, ADVERSARIES
 from .lungs import load_segmenter, add_lung_boxes
-from .model import attach_segmenter, arch_config, build_model, xray_loss, set_precision, save_model, predict, fit_temperature, nll, fold_models, read_config, tidy_model_folder
+from .model import attach_segmenter, arch_config, build_model, xray_loss, set_precision, save_model, predict, fit_temperature, nll, fold_models, read_config, tidy_model_folder, is_model_folder, MODEL_FOLDER
 
 # %% auto #0
 __all__ = ['RECIPES', 'f1_macro', 'body_head_split', 'xray_learner', 'RunTracker', 'XrayDistributedTrainer', 'distributed',
@@ -331,6 +331,7 @@ def train_fold(items:pd.DataFrame, # indexed rows with `path`, `label`, `fold`
     if resume and _finished(out):
         print(f"{out} is a finished run: nothing to resume, nothing changed (to retrain it, run without --resume).")
         return json.loads((out/'valid_metrics.json').read_text())
+    check_replaceable(out/'model', is_model_folder, MODEL_FOLDER)      # OUT/model is replaced at the end: said now, not after training
     device = get_device(kwargs.pop('device', None))
     if num_distrib() > 1 and device.type == 'cuda': torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
     learn = xray_learner(items, device=device, path=out, **kwargs)

@@ -1,5 +1,6 @@
 "Script tests: the `covidxray` command line, run as a user runs it (a subprocess)."
-import subprocess, sys
+import os, subprocess, sys
+from pathlib import Path
 import pandas as pd
 import pytest
 
@@ -216,3 +217,23 @@ def test_export_onnx_and_predict_with_onnx_runtime(tmp_path):
     assert r.returncode == 2 and 'is not an ONNX model' in r.stderr and 'Traceback' not in r.stderr, r.stderr
     r = cli('predict', tmp_path/'onnx', src, '--out', tmp_path/'bad.csv', '--engine', 'onnx', '--precision', 'int8', check=False)
     assert r.returncode == 2 and '--int8 --calib' in r.stderr, r.stderr
+
+def test_out_never_destroys_an_input(tmp_path, capsys):
+    "An --out that is an input, lies in the model folder, has an image's name, or is a folder covidxray did not write: refused, all intact."
+    from covidxray.cli import main
+    src = make_synthetic(tmp_path/'src', n_per_class=2, size=80, seed=7)
+    run, img = str(_model(tmp_path)), next(p for p in sorted(Path(src).rglob('*.png')) if '.lungs' not in p.parts)
+    assert main(['index', str(src), '--out', str(tmp_path/'t.csv'), '--folds', '2', '--workers', '0']) == 0
+    (tmp_path/'docs').mkdir(); (tmp_path/'docs'/'cv.pdf').write_bytes(b'mine')
+    before = {p: p.read_bytes() for p in [img, tmp_path/'t.csv', Path(run)/'model'/'config.json', tmp_path/'docs'/'cv.pdf']}
+    for argv, rc, says in [(['predict', run, str(img), '--out', str(img)], 2, "image's extension"),
+                           (['predict', run, str(tmp_path/'t.csv'), '--out', str(tmp_path/'t.csv')], 2, 'is also an input'),
+                           (['predict', run, str(src), '--out', str(tmp_path/'p.png')], 2, "image's extension"),
+                           (['predict', run, str(src), '--out', str(Path(run)/'model'/'config.json')], 2, 'inside the model folder'),
+                           (['predict', run, str(src), '--out', str(tmp_path/'docs')], 1, 'is a folder'),
+                           (['index', str(tmp_path/'t.csv'), '--out', str(tmp_path/'t.csv')], 2, 'is also an input'),
+                           (['export', str(Path(run)/'model'), '--onnx', '--out', str(tmp_path/'docs'), '--no-dynamo'], 1, 'cv.pdf')]:
+        assert main(argv) == rc, argv
+        err = capsys.readouterr().err
+        assert says in err and 'Traceback' not in err, (argv, err)
+    assert {p: p.read_bytes() for p in before} == before and os.listdir(tmp_path/'docs') == ['cv.pdf']
