@@ -489,7 +489,10 @@ def _check_out(cmd:str, # the subcommand ('lungs segment' for an action)
     from covidxray.data import IMAGE_EXTS
     listed = lambda v: [] if v is None else [str(x) for x in (v if isinstance(v, (list, tuple)) else [v])]
     reads = [p for k in _READS if cmd != 'lungs segment' or k != 'masks' for p in listed(getattr(args, k, None))]
-    models = [p for k in ('model', 'segmenter') for p in listed(getattr(args, k, None))]
+    models = listed(getattr(args, 'segmenter', None))
+    if getattr(args, 'model', None):
+        from covidxray.model import model_folders
+        models += model_folders(args.model)
     table = cmd in _TABLE_OUT
     check_output(args.out, reads, models, folder=not table, not_suffixes=IMAGE_EXTS if table else ())
 

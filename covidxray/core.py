@@ -228,7 +228,7 @@ class OutputIsInput(ValueError):
 
 def check_output(out:str|Path, # where a command will write (a file, or a folder with `folder=True`)
                  inputs=(), # the paths it reads: images, folders, tables
-                 models=(), # the model folders it reads (nothing may be written inside one)
+                 models=(), # the model folders it reads, as `model.model_folders` finds them (nothing may be written inside one)
                  folder:bool=False, # `out` is a folder (else a file: a table, a JSON)
                  not_suffixes=(), # extensions a written file must not have (an image's: a table would replace it)
                 ):
@@ -242,12 +242,10 @@ def check_output(out:str|Path, # where a command will write (a file, or a folder
     for i in inputs:
         if Path(os.path.realpath(i)) == o:
             raise OutputIsInput(f"--out {out} is also an input ({i}): writing it would replace what is read. Give --out another name.")
-    for m in models:
-        m = Path(os.path.realpath(m))
-        for mf in [m, m/'model', *m.glob('fold*/model')]:
-            if (mf/'config.json').is_file() and (o == mf or o.is_relative_to(mf)):
-                raise OutputIsInput(f"--out {out} lies inside the model folder {mf}: writing it could make the model unloadable. "
-                                    "Write outside the model folder.")
+    for mf in map(os.path.realpath, models):
+        if o.is_relative_to(mf):
+            raise OutputIsInput(f"--out {out} lies inside the model folder {mf}: writing it could make the model unloadable. "
+                                "Write outside the model folder.")
 
 def folder_config(folder:str|Path, # a folder that may hold a covidxray config.json
                  )->dict:

@@ -24,11 +24,11 @@ from fastai.torch_core import to_float
 from fastai.vision.learner import create_head
 from fastprogress.fastprogress import progress_bar
 
-from .core import CLASSES, get_device, pick_precision, autocast_dtype, atomic_path, atomic_folder, folder_config
+from .core import CLASSES, get_device, pick_precision, autocast_dtype, atomic_path, atomic_folder
 from .weights import timm_cfg, read_weights, fit_state_dict, pretrained_source, package_weights
 from .data import image_paths, open_xray, BadImage
 from .inputs import InputSpec, input_spec, XrayFiles, TTA_VIEWS, xray_pixels, to_model_input, read_side, ROI_COLS
-from .lungs import LungSegmenter, load_segmenter, save_segmenter, lung_table, segmenter_id
+from .lungs import LungSegmenter, load_segmenter, save_segmenter, lung_table, segmenter_id, is_segmenter_folder
 
 # %% auto #0
 __all__ = ['ARCHS', 'MODEL_FORMAT', 'MODEL_FOLDER', 'ArchConfig', 'UnknownArch', 'arch_config', 'XrayModel', 'build_model',
@@ -202,7 +202,7 @@ MODEL_FOLDER = 'covidxray model folder (model.safetensors)'
 def is_model_folder(folder:str|Path, # any folder
                    )->bool:
     "Whether `folder` is a model folder `save_model` wrote, even a damaged one (so that saving may replace it): its weights, not a segmenter's."
-    return (Path(folder)/'model.safetensors').is_file() and folder_config(folder).get('kind') != 'lung-segmenter'   # lungs: its own kind
+    return (Path(folder)/'model.safetensors').is_file() and not is_segmenter_folder(folder)
 
 def save_model(model:XrayModel, # the model, with `.config`
                folder:str|Path, # the model folder to (re)write
