@@ -13,7 +13,10 @@ balanced weights (`inputs.balance_weights`, the weights `--balance` samples by) 
 
     .venv/bin/python bench/multisource_cpu.py --items /tmp/ms/items.csv --cache /tmp/ms_cache
 
-The features are cached as `lite1_<intensity>.npy` in --cache (rows in --items order); missing ones are embedded.
+The features are cached as `lite1_<variant>.npy` in --cache (rows in --items order); missing ones are embedded.
+Variants (--intensities): plain, equalize, clahe (`InputSpec.intensity`), and the lung regions of `--segmenter`
+(bench/lungs_cpu.py's OUT/seg): lungbox (`roi='lungs'`, each film cropped to its lung box) and lungmask
+(`roi='lung_mask'`, the box blanked outside the segmented lungs); flagged films are read whole, as in training.
 """
 import argparse, json, time
 from pathlib import Path
@@ -23,21 +26,34 @@ from covidxray.core import CLASSES, device_info
 from covidxray.inputs import balance_weights
 from covidxray.study import held_out, fit_head
 from covidxray.audit import source_probe
-from covidxray.model import build_model, embed
+from covidxray.model import build_model, embed, attach_segmenter
+from covidxray.inputs import ROI_COLS
+from covidxray.lungs import load_segmenter, lung_table
 
 p = argparse.ArgumentParser()
 p.add_argument('--items', default='/tmp/ms/items.csv'); p.add_argument('--cache', default='/tmp/ms_cache')
 p.add_argument('--intensities', default='plain,equalize'); p.add_argument('--data', default='dev,dev+siim'); p.add_argument('--out', default=None)
+p.add_argument('--segmenter', default='/tmp/lungs/seg', help='the lung segmenter for the lungbox/lungmask variants')
 a = p.parse_args()
 print(json.dumps(device_info(torch.device('cpu'))))
 items = pd.read_csv(a.items); cache = Path(a.cache); cache.mkdir(parents=True, exist_ok=True)
 
+ROI_KINDS = {'lungbox': 'lungs', 'lungmask': 'lung_mask'}
+
+def lung_rows(seg):
+    "items with each film's lung box and mask (segmented once, cached in --cache)."
+    t = lung_table(seg, items.path, cache=cache/'lungs.csv', masks_dir=cache/'masks')
+    print(f"lungs: {(~t.lung_ok).sum()} of {len(t)} films flagged (read whole)", flush=True)
+    return items.assign(**{c: t[c].values for c in ROI_COLS}, lung_mask=t.lung_mask.where(t.lung_ok, '').values)
+
 def features(kind):
     f = cache/f'lite1_{kind}.npy'
     if not f.is_file():
-        torch.manual_seed(0); m = build_model('tf_efficientnet_lite1', pretrained=True)
-        if kind != 'plain': m.config['intensity'] = kind
-        np.save(f, embed(m, items.path))
+        t = time.time(); torch.manual_seed(0); m = build_model('tf_efficientnet_lite1', pretrained=True); rows = items.path
+        if kind in ROI_KINDS:
+            seg = load_segmenter(a.segmenter); attach_segmenter(m, seg, kind=ROI_KINDS[kind]); rows = lung_rows(seg)
+        elif kind != 'plain': m.config['intensity'] = kind
+        np.save(f, embed(m, rows)); print(f"features {kind}: {(time.time() - t) / 60:.1f} min", flush=True)
     return np.load(f)
 
 def f1(d, lp): return f1_score(d.label, np.array(CLASSES)[lp.argmax(1)], average='macro', labels=list(CLASSES), zero_division=0)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import cv2
 import matplotlib.pyplot as plt
 from PIL import Image
 from sklearn import metrics as skm
@@ -20,7 +19,7 @@ from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
 
 from .core import write_json, write_csv, atomic_path, device_info
 from .data import open_xray, assign_folds, fold_shortfall, leakage, read_table, inspect_images
-from .inputs import ROI_COLS
+from .inputs import ROI_COLS, blank_film
 from .lungs import lung_table, read_mask
 from .model import model_folders, embed, read_config, load_model, input_boxes
 from .train import train_fold
@@ -89,13 +88,10 @@ def remove_lungs(items:pd.DataFrame, # rows with `path`
     for i, (p, mk) in enumerate(zip(items.path, masks)):
         g = np.array(open_xray(p, size=size))
         h, w = g.shape
-        if isinstance(mk, (str, Path)) and str(mk):
-            k = max(1, round(grow * max(h, w)))
-            lung = cv2.dilate(cv2.resize(read_mask(mk).astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST),
-                              np.ones((2 * k + 1, 2 * k + 1), np.uint8)) > 0
-        else:
-            lung = np.zeros((h, w), bool); lung[int(box[0] * h):int(box[1] * h), int(box[2] * w):int(box[3] * w)] = True
-        g[~lung if keep else lung] = 0
+        if not (isinstance(mk, (str, Path)) and str(mk)):
+            mk = np.zeros((h, w), bool); mk[int(box[0] * h):int(box[1] * h), int(box[2] * w):int(box[3] * w)] = True
+            g = blank_film(g, mk, 0.0, keep='lungs' if keep else 'outside')      # the central box as it is
+        else: g = blank_film(g, read_mask(mk), grow, keep='lungs' if keep else 'outside')
         q = dest/f'{i:06d}.png'; Image.fromarray(g).save(q); paths.append(str(q))
     return items.assign(path=paths)
 

@@ -116,7 +116,7 @@ def _lr(s:str):
 def add_train_parser(sub):
     from covidxray.core import PRECISIONS
     from covidxray.data import load_items
-    from covidxray.inputs import AUG_LEVELS, INTENSITIES, BALANCE
+    from covidxray.inputs import AUG_LEVELS, INTENSITIES, BALANCE, ROIS
     from covidxray.adversary import ADVERSARIES
     from covidxray.train import train_fold, RECIPES
     p = sub.add_parser('train', help=HELP['train'],
@@ -129,7 +129,7 @@ def add_train_parser(sub):
     g.add_argument('--all-folds', action='store_true', help='train one model per fold (RUN/fold0, RUN/fold1, ...)')
     add_settings(p, train_fold, skip=('fold', 'cbs', 'vocab'), rename=dict(num_workers='workers'),
                  lr=dict(type=_lr), precision=dict(choices=('auto',) + PRECISIONS), aug=dict(choices=AUG_LEVELS),
-                 roi=dict(choices=('lungs',)), intensity=dict(choices=[k for k in INTENSITIES if k]),
+                 roi=dict(choices=[k for k in ROIS if k]), intensity=dict(choices=[k for k in INTENSITIES if k]),
                  balance=dict(choices=[k for k in BALANCE if k]), adversary=dict(choices=[k for k in ADVERSARIES if k]))
     add_settings(p, load_items, only=('n_folds',), rename=dict(n_folds='folds'), help=None)
     p.add_argument('--recipe', choices=list(RECIPES), default=None,

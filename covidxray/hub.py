@@ -156,7 +156,8 @@ def _sec_model(cfg:dict)->str:
     rows = [('backbone', f"`{cfg['arch']}` (timm) and fastai's head (hidden layers {head.get('lin_ftrs') or [512]}, dropout {head.get('ps')})"),
             ('classes', ', '.join(cfg['classes'])),
             ('input', f"{cfg.get('size')} px grayscale film as 3 channels, normalised by mean {cfg.get('mean')}, std {cfg.get('std')}"),
-            ('what it reads', f"the lung box found by its own segmenter (lungs/, margin {roi.get('margin')})" if roi else 'the whole film'),
+            ('what it reads', (f"the lung box found by its own segmenter (lungs/, margin {roi.get('margin')})"
+                               + (', blanked outside the segmented lungs' if roi.get('kind') == 'lung_mask' else '')) if roi else 'the whole film'),
             ('initial weights', {'imagenet': 'ImageNet' + (f" ({cfg['pretrained_from']})" if cfg.get('pretrained_from') else ''),
                                  'none': 'random (trained from scratch)', 'weights': f"a local file ({t.get('weights')})"}.get(cfg.get('pretrained'), str(cfg.get('pretrained')))),
             ('training', ', '.join(f"{k}={t[k]}" for k in ('fold', 'epochs', 'freeze_epochs', 'lr', 'bs', 'aug', 'precision', 'seed',

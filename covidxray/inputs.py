@@ -7,6 +7,7 @@ from __future__ import annotations
 import os, dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,10 +26,10 @@ from .core import CLASSES, seed_everything
 from .data import open_xray, to_gray8, BadImage
 
 # %% auto #0
-__all__ = ['ROI_COLS', 'INTENSITIES', 'TTA_VIEWS', 'AUG_LEVELS', 'BALANCE', 'InputSpec', 'input_spec', 'roi_crop', 'read_side',
-           'row_box', 'intensity_tfm', 'valid_aug', 'xray_pixels', 'to_model_input', 'xray_input', 'XrayFiles',
-           'scanner_aug', 'train_aug', 'TensorXray', 'ReadXray', 'Albumentations', 'XrayNormalize', 'SourceIndex',
-           'balance_weights', 'xray_dls']
+__all__ = ['ROI_COLS', 'ROIS', 'LUNG_GROW', 'INTENSITIES', 'TTA_VIEWS', 'AUG_LEVELS', 'BALANCE', 'InputSpec', 'input_spec',
+           'roi_crop', 'read_side', 'LungRegion', 'blank_film', 'crop_region', 'row_box', 'intensity_tfm', 'valid_aug',
+           'xray_pixels', 'to_model_input', 'xray_input', 'XrayFiles', 'scanner_aug', 'train_aug', 'TensorXray',
+           'ReadXray', 'Albumentations', 'XrayNormalize', 'SourceIndex', 'balance_weights', 'xray_dls']
 
 # %% ../nbs/03_inputs.ipynb #e03d7ced
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class InputSpec:
     size:int=256 # side of the square input in px
     mean:tuple=IMAGENET_DEFAULT_MEAN # per-channel mean the backbone was trained with
     std:tuple=IMAGENET_DEFAULT_STD # per-channel standard deviation
-    roi:str|None=None # 'lungs': the model sees each image's lung box, stretched to the square input (`roi_crop`); None: the whole film
+    roi:str|None=None # one of `ROIS`: 'lungs', each film's lung box stretched to the square input (`roi_crop`); 'lung_mask', the same with everything outside the segmented lungs blanked (`LungRegion`); None: the whole film
     intensity:str|None=None # per-film intensity standardisation (`intensity_tfm`): 'equalize', 'clahe', or None (the film as it is)
 
 def input_spec(cfg=None, # an `InputSpec`, a model (its `.config`), its config dict, an `ArchConfig`, timm's data config, or a side in px
@@ -85,12 +86,48 @@ def read_side(size:int, # the model's input side
     x0, y0, x1, y1 = _check_box(box)
     return int(np.ceil(size / max(min(x1 - x0, y1 - y0), 0.25) - 1e-6))
 
-def row_box(row, # a table row (Series or dict) that may carry `ROI_COLS`
+ROIS = (None, 'lungs', 'lung_mask')
+LUNG_GROW = 0.02   # a lung mask is widened by this share of the film's longer side before blanking: its edge, and the segmenter's error
+
+class LungRegion(tuple):
+    "A lung box (x0, y0, x1, y1) that carries its lung `mask` (a mask file, or a bool array): the film is blanked outside the mask, then cropped."
+    def __new__(cls, box, mask, grow:float=LUNG_GROW):
+        r = super().__new__(cls, _check_box(box)); r.mask, r.grow = mask, float(grow); return r
+    def __reduce__(self): return (type(self), (tuple(self), self.mask, self.grow))    # to loader workers, mask and all
+    def __repr__(self): return f"LungRegion({tuple(self)}, mask={self.mask!r})"
+
+def blank_film(gray:np.ndarray, # uint8 HxW film
+               mask, # its lung mask: a mask file (non-zero = lung) or a bool array, at any resolution
+               grow:float=LUNG_GROW, # widen the mask by this share of the film's longer side first
+               keep:str='lungs', # 'lungs': blank everything outside the mask; 'outside': blank the lungs
+              )->np.ndarray:
+    "A copy of `gray` with the pixels outside (or inside) the widened lung mask set to 0."
+    if keep not in ('lungs', 'outside'): raise ValueError(f"keep must be 'lungs' or 'outside', not {keep!r}.")
+    if not isinstance(mask, np.ndarray):
+        m = cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE) if Path(mask).is_file() else None
+        if m is None: raise BadImage(f"{mask}: the lung mask cannot be read. Segment the films again (`covidxray lungs segment --masks`), "
+                                     "or drop the table's `lung_mask` column.")
+        mask = m > 127
+    h, w = gray.shape[:2]
+    k, lung = round(grow * max(h, w)), cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+    lung = (cv2.dilate(lung, np.ones((2 * k + 1, 2 * k + 1), np.uint8)) if k else lung) > 0
+    return np.where(lung if keep == 'lungs' else ~lung, gray, 0).astype(gray.dtype)
+
+def crop_region(gray:np.ndarray, # uint8 HxW film
+                box, # (x0, y0, x1, y1) as fractions of the film, or a `LungRegion`
+               )->np.ndarray:
+    "`roi_crop` to `box`, after `blank_film` where the box is a `LungRegion`."
+    return roi_crop(blank_film(gray, box.mask, box.grow) if isinstance(box, LungRegion) else gray, box)
+
+def row_box(row, # a table row (Series or dict) that may carry `ROI_COLS` (and `lung_mask`)
+            masked:bool=False, # a `LungRegion` where the row names its `lung_mask` file
            )->tuple|None:
     "The row's box, or None where it has none (no columns, or empty values)."
     try: box = tuple(float(row[c]) for c in ROI_COLS)
     except (KeyError, TypeError, ValueError): return None
-    return None if any(np.isnan(box)) else box
+    if any(np.isnan(box)): return None
+    mask = row.get('lung_mask') if masked else None
+    return LungRegion(box, mask) if isinstance(mask, str) and mask else box
 
 # %% ../nbs/03_inputs.ipynb #c33b7b75
 INTENSITIES = (None, 'equalize', 'clahe')
@@ -129,7 +166,7 @@ def xray_pixels(src, # an image file, a PIL image, or a uint8 HxW array as `open
     if isinstance(src, Image.Image): src = np.asarray(to_gray8(src))
     g = src if isinstance(src, np.ndarray) else np.asarray(open_xray(src, size=read_side(spec.size, box)))
     if g.dtype != np.uint8 or g.ndim != 2: raise ValueError(f"expected a uint8 gray image (H, W), not {g.dtype} {g.shape}.")
-    if box is not None: g = roi_crop(g, box)
+    if box is not None: g = crop_region(g, box)
     return valid_aug(spec.size, view, spec.intensity)(image=g)['image']
 
 # %% ../nbs/03_inputs.ipynb #9e5c7acc
@@ -210,11 +247,11 @@ class TensorXray(TensorImageBW):
 
 class ReadXray(Transform):
     "Table row (or path) -> uint8 HxW array, shorter side about `size` (`open_xray`); cropped to the row's box (`ROI_COLS`) if it has one."
-    def __init__(self, size:int=256): self.size = size
+    def __init__(self, size:int=256, masked:bool=False): self.size, self.masked = size, masked   # masked: blank outside the row's `lung_mask`
     def encodes(self, row) -> np.ndarray:
-        p, box = (row['path'], row_box(row)) if isinstance(row, (pd.Series, dict)) else (row, None)
+        p, box = (row['path'], row_box(row, self.masked)) if isinstance(row, (pd.Series, dict)) else (row, None)
         g = np.asarray(open_xray(p, size=read_side(self.size, box)))
-        return g if box is None else roi_crop(g, box)
+        return g if box is None else crop_region(g, box)
 
 class Albumentations(RandTransform):
     "`train` albumentations on the training split, `xray_pixels` on the others; a `TensorXray` of uint8 out."
@@ -292,7 +329,7 @@ def xray_dls(items:pd.DataFrame, # indexed rows with `path`, `label` and `fold`
     if missing: raise ValueError(f"Classes {sorted(missing)} have no training image outside fold {fold}: "
                                  "add images of them or index with fewer folds.")
     spec = input_spec(cfg, size)
-    tfms = [[ReadXray(spec.size), Albumentations(train_aug(spec.size, aug), spec)],
+    tfms = [[ReadXray(spec.size, masked=spec.roi == 'lung_mask'), Albumentations(train_aug(spec.size, aug), spec)],
             [ColReader('label'), Categorize(vocab=list(vocab))]]
     if sources is not None:
         if 'source' not in items: raise ValueError("sources= needs a `source` column: index the data with `covidxray index`.")

@@ -363,14 +363,17 @@ def add_lung_boxes(items:pd.DataFrame, # rows with `path`
                    seg:nn.Module|str|Path, # a segmenter, or its folder
                    margin:float=0.05, # the box's margin
                    cache:str|Path|None=None, # `lung_table`'s cache
+                   masks_dir:str|Path|None=None, # also write each film's mask here (`lung_mask` column): for models that blank outside the lungs
                    **kwargs, # to `lung_table`: bs, device, num_workers
                   )->pd.DataFrame:
-    "`items` with `ROI_COLS`, `lung_ok` and `lung_check`: the table's own boxes where it has them, else segmented (cached)."
-    if set(ROI_COLS) <= set(items.columns) and items[list(ROI_COLS)].notna().all().all():
-        return items if 'lung_ok' in items else items.assign(lung_ok=True, lung_check='')
-    t = lung_table(seg, items.path, margin=margin, cache=cache, **kwargs)
-    return items.drop(columns=[c for c in LUNG_COLS if c in items.columns]).assign(
-        **{c: t[c].values for c in ROI_COLS + ('lung_ok', 'lung_check', 'lung_fraction')})
+    "`items` with `ROI_COLS`, `lung_ok` and `lung_check` (and `lung_mask`): the table's own where it has them, else segmented (cached)."
+    own = set(ROI_COLS) <= set(items.columns) and items[list(ROI_COLS)].notna().all().all()
+    if own and masks_dir: own = 'lung_mask' in items                  # segmented with masks before ('' where flagged)
+    if own: return items if 'lung_ok' in items else items.assign(lung_ok=True, lung_check='')
+    t = lung_table(seg, items.path, margin=margin, cache=cache, masks_dir=masks_dir, **kwargs)
+    if masks_dir: t['lung_mask'] = t.lung_mask.where(t.lung_ok, '')     # a flagged film's mask is not trusted: it is read whole
+    cols = ROI_COLS + ('lung_ok', 'lung_check', 'lung_fraction') + (('lung_mask',) if masks_dir else ())
+    return items.drop(columns=[c for c in LUNG_COLS + ('lung_mask',) if c in items.columns]).assign(**{c: t[c].values for c in cols})
 
 # %% ../nbs/04a_lungs.ipynb #347475a3
 def plot_lungs(table:pd.DataFrame, # `lung_table` rows with `lung_mask` (and a `by` column)

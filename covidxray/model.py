@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_model.ipynb #3f487586
 from __future__ import annotations
-import json, shutil, difflib, warnings, dataclasses
+import json, shutil, difflib, warnings, dataclasses, tempfile, atexit
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +27,7 @@ from fastprogress.fastprogress import progress_bar
 from .core import CLASSES, get_device, pick_precision, autocast_dtype, atomic_path, atomic_folder
 from .weights import timm_cfg, read_weights, fit_state_dict, pretrained_source, package_weights
 from .data import image_paths, open_xray, BadImage
-from .inputs import InputSpec, input_spec, XrayFiles, TTA_VIEWS, xray_pixels, to_model_input, read_side, ROI_COLS
+from .inputs import InputSpec, input_spec, XrayFiles, TTA_VIEWS, xray_pixels, to_model_input, read_side, ROI_COLS, LungRegion
 from .lungs import LungSegmenter, load_segmenter, save_segmenter, lung_table, segmenter_id, is_segmenter_folder
 
 # %% auto #0
@@ -259,7 +259,7 @@ def load_model(folder:str|Path, # a folder written by `save_model`
     model = build_model(cfg['arch'], n_classes=len(cfg['classes']), pretrained=False, ps=cfg['head'].get('ps', 0.5),
                         lin_ftrs=cfg['head'].get('lin_ftrs'), channels_last=cfg.get('channels_last', False), classes=cfg['classes'])
     fit_state_dict(model, read_weights(folder/'model.safetensors'), source=str(folder/'model.safetensors'))
-    if cfg.get('roi'): attach_segmenter(model, load_segmenter(folder/'lungs'), cfg['roi'].get('margin', 0.05))
+    if cfg.get('roi'): attach_segmenter(model, load_segmenter(folder/'lungs'), cfg['roi'].get('margin', 0.05), cfg['roi'].get('kind', 'lungs'))
     model.config = cfg
     return model.to(get_device(device) if device is not None else 'cpu').eval()
 
@@ -267,10 +267,12 @@ def load_model(folder:str|Path, # a folder written by `save_model`
 def attach_segmenter(model:nn.Module, # an `XrayModel`
                      seg:LungSegmenter, # the lung segmenter whose boxes the model reads
                      margin:float=0.05, # the box's margin, as a fraction of the film
+                     kind:str='lungs', # 'lungs': the lung box; 'lung_mask': the lung box, blanked outside the lung mask
                     )->nn.Module:
     "Make `model` a lung-crop model: `config['roi']` says so, and the segmenter travels with it (not a submodule: not trained)."
+    if kind not in ('lungs', 'lung_mask'): raise ValueError(f"kind must be 'lungs' or 'lung_mask', not {kind!r}.")
     model.__dict__['_lung_segmenter'] = seg                  # a plain attribute: not in the state dict, not optimised
-    model.config['roi'] = dict(kind='lungs', margin=float(margin), segmenter='lungs', segmenter_id=segmenter_id(seg))
+    model.config['roi'] = dict(kind=kind, margin=float(margin), segmenter='lungs', segmenter_id=segmenter_id(seg))
     return model
 
 def lung_segmenter(model:nn.Module)->LungSegmenter|None:
@@ -282,16 +284,26 @@ def input_boxes(model:nn.Module, # a loaded model
                 device=None, # where the segmenter runs
                 num_workers:int=0, # loader processes
                )->list|None:
-    "The box to crop each image to for `model` (None for a whole-film model): the table's, else its segmenter's."
+    "The box to crop each image to for `model` (None for a whole-film model): the table's, else its segmenter's; a `LungRegion` where the model blanks outside the lungs."
     roi = model.config.get('roi')
     if not roi: return None
-    if isinstance(items, pd.DataFrame) and set(ROI_COLS) <= set(items.columns):
-        b = items[list(ROI_COLS)].to_numpy(float)
-        if not np.isnan(b).any(): return [tuple(r) for r in b.tolist()]
-    seg = lung_segmenter(model)
-    if seg is None: raise ValueError("This model reads the lungs but carries no segmenter: load it with load_model(folder).")
-    t = lung_table(seg, item_paths(items), margin=roi.get('margin', 0.05), device=device, num_workers=num_workers)
-    return [tuple(r) for r in t[list(ROI_COLS)].itertuples(index=False)]
+    masked = roi.get('kind') == 'lung_mask'
+    t = items if isinstance(items, pd.DataFrame) and set(ROI_COLS) <= set(items.columns) and (not masked or 'lung_mask' in items) else None
+    if t is None or t[list(ROI_COLS)].isna().any().any():
+        seg = lung_segmenter(model)
+        if seg is None: raise ValueError("This model reads the lungs but carries no segmenter: load it with load_model(folder).")
+        t = lung_table(seg, item_paths(items), margin=roi.get('margin', 0.05), device=device, num_workers=num_workers,
+                       masks_dir=_masks_dir() if masked else None)
+        if masked: t['lung_mask'] = t.lung_mask.where(t.lung_ok, '')   # a flagged film: read whole, as in training
+    boxes = [tuple(r) for r in t[list(ROI_COLS)].to_numpy(float).tolist()]
+    if not masked: return boxes
+    return [LungRegion(b, m) if isinstance(m, str) and m else b for b, m in zip(boxes, t.lung_mask)]   # flagged films: read whole
+
+_MASKS = []
+def _masks_dir()->str:
+    "A folder for the lung masks of the films predicted in this process, removed when it ends."
+    if not _MASKS: _MASKS.append(tempfile.mkdtemp(prefix='covidxray-lungs-')); atexit.register(shutil.rmtree, _MASKS[0], True)
+    return _MASKS[0]
 
 # %% ../nbs/05_model.ipynb #7f78aff7
 def softmax(logits:np.ndarray, # (N, C) logits (or log-probabilities)

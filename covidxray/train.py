@@ -22,7 +22,7 @@ from fastai.metrics import accuracy, skm_to_fastai
 from fastai.torch_core import params, get_model, rank_distrib, num_distrib, LongTensor
 
 from .core import CLASSES, get_device, seed_everything, write_json, write_csv, load_csv, cpu_has_fast_bf16, device_info, check_replaceable
-from .inputs import xray_dls, input_spec, intensity_tfm
+from .inputs import xray_dls, input_spec, intensity_tfm, ROIS
 from .adversary import SourceAdversary, ADVERSARIES
 from .lungs import load_segmenter, add_lung_boxes
 from .model import attach_segmenter, arch_config, build_model, xray_loss, set_precision, save_model, predict, fit_temperature, nll, fold_models, read_config, tidy_model_folder, is_model_folder, MODEL_FOLDER
@@ -45,8 +45,8 @@ def body_head_split(m)->list:
 def _lung_segmenter(roi:str|None, segmenter):
     "The segmenter for `roi` (None for whole films), or a clear error."
     if roi is None: return None
-    if roi != 'lungs': raise ValueError(f"roi must be None or 'lungs', not {roi!r}.")
-    if segmenter is None: raise ValueError("roi='lungs' needs a lung segmenter: train one with `covidxray lungs train` "
+    if roi not in ROIS: raise ValueError(f"roi must be one of {ROIS}, not {roi!r}.")
+    if segmenter is None: raise ValueError(f"roi={roi!r} needs a lung segmenter: train one with `covidxray lungs train` "
                                            "and pass its folder (--segmenter FOLDER).")
     return load_segmenter(segmenter)
 
@@ -81,8 +81,8 @@ def xray_learner(items:pd.DataFrame, # indexed rows with `path`, `label`, `fold`
                  train_bn:bool=False, # keep BatchNorm trainable while the body is frozen (fastai's default: True)
                  keep_bn_stats:bool|None=None, # the body's BatchNorm keeps its pretrained statistics when fine-tuning; None: if pretrained
                  seed:int|None=0, # seeds weights init and shuffling
-                 roi:str|None=None, # 'lungs': each film cropped to its lung box (segmented once, cached in the run folder's lungs.csv); None: whole films
-                 segmenter:str|Path|None=None, # the lung segmenter folder (`covidxray lungs train`), for roi='lungs'
+                 roi:str|None=None, # 'lungs': each film cropped to its lung box (segmented once, cached in the run folder's lungs.csv); 'lung_mask': also blanked outside its lung mask (masks in RUN/lung_masks); None: whole films
+                 segmenter:str|Path|None=None, # the lung segmenter folder (`covidxray lungs train`), for `roi`
                  roi_margin:float=0.05, # the lung box's margin, as a fraction of the film
                  path:str|Path='.', # where checkpoints go (`path/checkpoint`)
                  vocab=CLASSES, # the classes
@@ -94,7 +94,8 @@ def xray_learner(items:pd.DataFrame, # indexed rows with `path`, `label`, `fold`
     size, bs, device = size or ac.size, bs or ac.bs, get_device(device)
     seg, settings['segmenter'] = _lung_segmenter(roi, segmenter), segmenter and str(segmenter)
     if seg is not None:
-        items = add_lung_boxes(items, seg, roi_margin, cache=Path(path)/'lungs.csv', device=device)
+        items = add_lung_boxes(items, seg, roi_margin, cache=Path(path)/'lungs.csv', device=device,
+                               masks_dir=Path(path)/'lung_masks' if roi == 'lung_mask' else None)
         settings['roi_fallback'] = n_bad = int((~items.lung_ok.astype(bool)).sum())
         if n_bad: print(f"lungs: {n_bad} of {len(items)} films flagged by the segmenter ({items.lung_check[items.lung_check != ''].value_counts().to_dict()}): "
                         "they are read whole")
@@ -103,13 +104,13 @@ def xray_learner(items:pd.DataFrame, # indexed rows with `path`, `label`, `fold`
     if adversary not in ADVERSARIES: raise ValueError(f"adversary must be one of {ADVERSARIES}, not {adversary!r}.")
     if adversary and 'source' not in items: raise ValueError("adversary='source' needs a `source` column: index the data with `covidxray index`.")
     sources = sorted(set(items.source[items.fold != fold])) if adversary else None
-    spec = dataclasses.replace(input_spec(ac, size), intensity=intensity)
+    spec = dataclasses.replace(input_spec(ac, size), intensity=intensity, roi=roi)
     dls = xray_dls(items, fold=fold, cfg=spec, bs=bs, aug=aug, num_workers=num_workers, device=device,
                    vocab=vocab, seed=seed, balance=balance, balance_power=balance_power, sources=sources)
     model = build_model(arch, n_classes=len(vocab), pretrained=pretrained, weights=weights, classes=vocab)
     model.config['size'] = size
     if intensity: model.config['intensity'] = intensity     # prediction, Grad-CAM and export standardise as training did
-    if seg is not None: attach_segmenter(model, seg, roi_margin)
+    if seg is not None: attach_segmenter(model, seg, roi_margin, kind=roi)
     if keep_bn_stats is None: keep_bn_stats = model.config['pretrained'] != 'none'
     model.keep_bn_stats = settings['keep_bn_stats'] = bool(keep_bn_stats)
     learn = Learner(dls, model, loss_func=xray_loss(label_smoothing), metrics=[accuracy, f1_macro(len(vocab))],
