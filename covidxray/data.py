@@ -28,7 +28,7 @@ __all__ = ['IMAGE_EXTS', 'MIN_SIDE', 'COLUMNS', 'IEEE_PNEUMONIA', 'IEEE_EXCLUDED
            'read_kermany', 'is_table', 'read_table', 'detect_layout', 'find_sources', 'NoLayout', 'read_source',
            'inspect_image', 'inspect_images', 'hash_bits', 'near_pairs', 'deduplicate', 'patient_groups',
            'fold_shortfall', 'assign_folds', 'reason_kind', 'XrayIndex', 'index_sources', 'leakage', 'load_items',
-           'image_paths']
+           'table_paths', 'image_paths']
 
 # %% ../nbs/02_data.ipynb #b4336f9a
 IMAGE_EXTS = RASTER_EXTS + DICOM_EXTS
@@ -269,6 +269,7 @@ def read_table(csv:str|Path, # a CSV with a file column and a label column
     if 'mask' in t.columns: df['mask'] = [str(m if Path(m).is_absolute() else csv.parent/m) if m else '' for m in t['mask']]
     for c in (c for c in t.columns if c.startswith(('roi_', 'lung_'))):       # a table segmented by `covidxray lungs segment`
         v = t[c].values
+        if c == 'lung_mask': v = np.array([str(m if Path(m).is_absolute() else csv.parent/m) if m else '' for m in v], dtype=object)   # as the files
         df[c] = (pd.to_numeric(t[c], errors='coerce').values if c.startswith('roi_') or c in ('lung_fraction', 'lung_fields')
                  else np.isin(v, ['True', 'true', '1']) if c == 'lung_ok' else v)
     return df
@@ -566,13 +567,24 @@ def load_items(data, # folders/CSVs `covidxray index` reads, or the table it wro
     return ix.items
 
 # %% ../nbs/02_data.ipynb #5f6f485f
-def image_paths(srcs, # image files, folders (searched recursively, hidden entries skipped) or CSVs with a path column
+def table_paths(csv:str|Path, # a CSV with a file column (`FILE_COLS`) and no label column
+               )->list:
+    "The files a table of paths names, relative ones resolved against the table's folder; a CSV without a file column is an error naming it."
+    csv = Path(csv)
+    try: t = load_csv(csv, dtype=str, keep_default_na=False)
+    except Exception as e: raise ValueError(f"{csv}: cannot be read as a table ({e}). Pass image files, folders, or a CSV with a `path` column.") from None
+    fc = _pick(t.columns, FILE_COLS)
+    if fc is None: raise ValueError(f"{csv} is a CSV without a file column ({'/'.join(FILE_COLS)}); it has {list(t.columns)}. "
+                                    "Name the images in a `path` column.")
+    return [str(p if p.is_absolute() else csv.parent/p) for p in map(Path, t[fc]) if str(p)]
+
+def image_paths(srcs, # image files, folders (searched recursively, hidden entries skipped) or CSVs with a path column (and a label column, or none)
                )->list:
     "The image files `srcs` name, in order, as strings."
     srcs, out = [srcs] if isinstance(srcs, (str, Path)) else list(srcs), []
     for s in map(Path, srcs):
         if not s.exists(): raise FileNotFoundError(f"{s} does not exist: check the path.")
-        if s.is_file() and s.suffix.lower() == '.csv' and is_table(s): out += read_table(s).path.tolist()
+        if s.is_file() and s.suffix.lower() == '.csv': out += read_table(s).path.tolist() if is_table(s) else table_paths(s)
         elif s.is_file(): out.append(str(s))
         else: out += [str(f) for f in scan_folder(s)[0]]
     if not out: raise ValueError(f"No images found in {', '.join(map(str, srcs))}.")

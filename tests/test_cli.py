@@ -237,3 +237,17 @@ def test_out_never_destroys_an_input(tmp_path, capsys):
         err = capsys.readouterr().err
         assert says in err and 'Traceback' not in err, (argv, err)
     assert {p: p.read_bytes() for p in before} == before and os.listdir(tmp_path/'docs') == ['cv.pdf']
+
+def test_predict_a_table_of_paths(tmp_path, capsys):
+    "A CSV with a `path` column and no label column is a table of films, not an image; a CSV without a file column is refused."
+    from covidxray.cli import main
+    src = make_synthetic(tmp_path/'src', n_per_class=1, size=80, seed=3)
+    run, imgs = str(_model(tmp_path)), [str(p) for p in sorted(Path(src).rglob('*.png')) if '.lungs' not in p.parts]
+    pd.DataFrame({'path': imgs}).to_csv(tmp_path/'paths.csv', index=False)
+    assert main(['predict', run, str(tmp_path/'paths.csv'), '--out', str(tmp_path/'p.csv')]) == 0
+    p = pd.read_csv(tmp_path/'p.csv', keep_default_na=False)
+    assert p.path.tolist() == imgs and (p.error == '').all() and (p.pred != '').all()
+    pd.DataFrame({'name': imgs}).to_csv(tmp_path/'names.csv', index=False)
+    assert main(['predict', run, str(tmp_path/'names.csv'), '--out', str(tmp_path/'q.csv')]) == 2
+    err = capsys.readouterr().err
+    assert 'without a file column' in err and 'Traceback' not in err and not (tmp_path/'q.csv').exists()
