@@ -27,8 +27,8 @@ __all__ = ['IMAGE_EXTS', 'MIN_SIDE', 'COLUMNS', 'IEEE_PNEUMONIA', 'IEEE_EXCLUDED
            'scan_folder', 'read_class_folders', 'read_radiography', 'ieee_label', 'read_ieee8023', 'kermany_patient',
            'read_kermany', 'is_table', 'read_table', 'detect_layout', 'find_sources', 'NoLayout', 'read_source',
            'inspect_image', 'inspect_images', 'hash_bits', 'near_pairs', 'deduplicate', 'patient_groups',
-           'fold_shortfall', 'assign_folds', 'reason_kind', 'XrayIndex', 'index_sources', 'leakage', 'load_items',
-           'table_paths', 'image_paths']
+           'fold_shortfall', 'assign_folds', 'reason_kind', 'XrayIndex', 'index_sources', 'leakage', 'fold_leaks',
+           'load_items', 'table_paths', 'image_paths']
 
 # %% ../nbs/02_data.ipynb #b4336f9a
 IMAGE_EXTS = RASTER_EXTS + DICOM_EXTS
@@ -547,6 +547,20 @@ def leakage(train:pd.DataFrame, # indexed training rows (with `phash`, `patient_
     pat = pd.DataFrame({'train_path': pat.path_tr, 'test_path': pat.path_te, 'distance': -1,
                         'train_label': pat.label_tr, 'test_label': pat.label_te, 'kind': 'patient'})
     return pd.concat([img, pat], ignore_index=True)
+
+# %% ../nbs/02_data.ipynb #44ee1174
+def fold_leaks(items:pd.DataFrame, # rows with `path` and `fold` (and `patient_id`, `phash` where the table has them)
+              )->dict:
+    "What lies in two folds: for 'path', 'patient' and 'image' (identical `phash`), the values found in more than one fold."
+    t = items[items.fold.notna()] if 'fold' in items else items.iloc[:0]
+    keys = {'path': t.path.map(lambda p: os.path.abspath(str(p)))}
+    if 'patient_id' in t: keys['patient'] = t.patient_id.astype(str)
+    if 'phash' in t: keys['image'] = t.phash.astype(str).where(t.phash.astype(str) != '')
+    out = {}
+    for kind, k in keys.items():
+        n = t.fold.groupby(k.values).nunique()
+        out[kind] = n.index[n > 1].tolist()
+    return out
 
 # %% ../nbs/02_data.ipynb #71e72f69
 def load_items(data, # folders/CSVs `covidxray index` reads, or the table it wrote

@@ -22,6 +22,7 @@ from fastai.metrics import accuracy, skm_to_fastai
 from fastai.torch_core import params, get_model, rank_distrib, num_distrib, LongTensor
 
 from .core import CLASSES, get_device, seed_everything, write_json, write_csv, load_csv, cpu_has_fast_bf16, device_info, check_replaceable
+from .data import fold_leaks
 from .inputs import xray_dls, input_spec, intensity_tfm, ROIS
 from .adversary import SourceAdversary, ADVERSARIES
 from .lungs import load_segmenter, add_lung_boxes
@@ -57,6 +58,11 @@ def _check_items(items:pd.DataFrame, fold:int|None=None):
         raise ValueError("The table has no folds, and training validates on one: it was indexed without them (fewer images "
                          "per class, or patients, than the folds asked; `covidxray index` says which). Add images, or "
                          "index it again with fewer --folds (at least 2).")
+    leaks = {k: v for k, v in fold_leaks(items).items() if v}
+    if leaks:
+        said = '; '.join(f"{len(v)} {k}{'s' if len(v) > 1 else ''} (e.g. {v[0]})" for k, v in leaks.items())
+        raise ValueError(f"The table leaks across folds: {said} in more than one fold, so validation films are also trained on. "
+                         "Was it made by joining index tables? Index all the data at once (`covidxray index A B --out t.csv`).")
     if fold is not None and fold not in set(items.fold.dropna().astype(int)):
         raise ValueError(f"fold {fold} is out of range: the table has folds {sorted(set(items.fold.dropna().astype(int)))}. "
                          "Pick one of them (--fold), or index again with more --folds.")

@@ -251,3 +251,16 @@ def test_predict_a_table_of_paths(tmp_path, capsys):
     assert main(['predict', run, str(tmp_path/'names.csv'), '--out', str(tmp_path/'q.csv')]) == 2
     err = capsys.readouterr().err
     assert 'without a file column' in err and 'Traceback' not in err and not (tmp_path/'q.csv').exists()
+
+def test_train_refuses_a_table_that_leaks_across_folds(tmp_path, capsys):
+    "Two index tables joined (each film in two folds) would validate on trained films: refused with the counts, before any work."
+    from covidxray.cli import main
+    src = make_synthetic(tmp_path/'src', n_per_class=4, size=80, seed=3)
+    assert main(['index', str(src), '--out', str(tmp_path/'t.csv'), '--folds', '2', '--workers', '0']) == 0
+    t = pd.read_csv(tmp_path/'t.csv')
+    pd.concat([t, t.assign(fold=1 - t.fold)]).to_csv(tmp_path/'joined.csv', index=False)
+    capsys.readouterr()
+    rc = main(['train', str(tmp_path/'joined.csv'), '--out', str(tmp_path/'run'), '--arch', 'resnet10t', '--no-pretrained', '--epochs', '1'])
+    err = capsys.readouterr().err
+    assert rc == 2 and 'leaks across folds' in err and f'{len(t)} paths' in err and 'Traceback' not in err, err
+    assert not (tmp_path/'run'/'model').exists()
