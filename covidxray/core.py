@@ -4,19 +4,21 @@
 
 # %% ../nbs/00_core.ipynb #252b32a2
 from __future__ import annotations
-import os, re, json, random, platform, shutil
+import os, re, sys, json, time, random, platform, shutil
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import filelock
 import torch
 
 # %% auto #0
 __all__ = ['CLASSES', 'LABEL_DEFINITIONS', 'LABEL_ALIASES', 'EXCLUDED_LABELS', 'DATA_DEFAULTS', 'HOST_HINTS', 'PRECISIONS',
-           'BF16_AGREEMENT', 'CPU_FLAGS', 'label_definition', 'label_key', 'UnknownLabel', 'canonical_label',
-           'notebook_host', 'data_path', 'seed_everything', 'get_device', 'cpu_has_fast_bf16', 'pick_precision',
-           'autocast_dtype', 'device_info', 'atomic_path', 'atomic_folder', 'NotOurs', 'check_replaceable',
-           'OutputIsInput', 'check_output', 'folder_config', 'write_json', 'write_csv', 'load_csv', 'printable']
+           'BF16_AGREEMENT', 'CPU_FLAGS', 'LOCK_FILE', 'label_definition', 'label_key', 'UnknownLabel',
+           'canonical_label', 'notebook_host', 'data_path', 'seed_everything', 'get_device', 'cpu_has_fast_bf16',
+           'pick_precision', 'autocast_dtype', 'device_info', 'atomic_path', 'atomic_folder', 'NotOurs',
+           'check_replaceable', 'OutputIsInput', 'check_output', 'folder_config', 'write_json', 'write_csv', 'load_csv',
+           'printable', 'Busy', 'folder_lock']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 CLASSES = ('Covid', 'Normal', 'Pneumonia')
@@ -283,3 +285,28 @@ def printable(s, # a path or text, possibly holding a non-UTF-8 file name
              )->str:
     "`s` as text that any terminal can print: bytes that are not UTF-8 as `\\xff`."
     return os.fsencode(str(s)).decode('utf-8', 'backslashreplace')
+
+# %% ../nbs/00_core.ipynb #5b110bb3
+class Busy(RuntimeError):
+    "Another process is writing this folder."
+
+LOCK_FILE = '.covidxray.lock'
+
+@contextmanager
+def folder_lock(folder:str|Path, # the folder to write alone
+                what:str='run folder', # what it is, for the refusal
+               ):
+    "Hold `folder`'s lock for the block (creating the folder); `Busy`, naming the holder, if another process holds it."
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    lock, who = filelock.FileLock(folder/LOCK_FILE, timeout=0), folder/f'{LOCK_FILE}.who'
+    try: lock.acquire()
+    except filelock.Timeout:
+        try: w = json.loads(who.read_text()); held = f"process {w['pid']} on {w['host']}, since {w['since']}: {w['command']}"
+        except (OSError, ValueError, KeyError): held = 'another process'
+        raise Busy(f"{folder} is being written by {held}. Wait for it to finish, or write to another {what} (--out).") from None
+    try:
+        who.write_text(json.dumps(dict(pid=os.getpid(), host=platform.node(), since=time.strftime('%Y-%m-%d %H:%M:%S'),
+                                       command=' '.join(sys.argv)[:300])))
+        yield folder
+    finally:
+        who.unlink(missing_ok=True); lock.release()

@@ -548,7 +548,7 @@ def leakage(train:pd.DataFrame, # indexed training rows (with `phash`, `patient_
                         'train_label': pat.label_tr, 'test_label': pat.label_te, 'kind': 'patient'})
     return pd.concat([img, pat], ignore_index=True)
 
-# %% ../nbs/02_data.ipynb #44ee1174
+# %% ../nbs/02_data.ipynb #514a0c27
 def fold_leaks(items:pd.DataFrame, # rows with `path` and `fold` (and `patient_id`, `phash` where the table has them)
               )->dict:
     "What lies in two folds: for 'path', 'patient' and 'image' (identical `phash`), the values found in more than one fold."

@@ -14,8 +14,8 @@ from .model import read_config, load_model, BadModelFolder
 
 # %% auto #0
 __all__ = ['HUB_PREFIX', 'WARNING', 'LIMITATIONS', 'INTENDED_USE', 'CARD_SECTIONS', 'HUB_FILES', 'is_hub_ref', 'parse_hub_ref',
-           'model_and_run', 'card_inputs', 'training_counts', 'test_set_kind', 'model_card', 'check_card', 'write_card',
-           'BadHubModel', 'hub_folder', 'load_from_hub', 'stage_model', 'push_to_hub']
+           'check_revision', 'model_and_run', 'card_inputs', 'training_counts', 'test_set_kind', 'model_card',
+           'check_card', 'write_card', 'BadHubModel', 'hub_folder', 'load_from_hub', 'stage_model', 'push_to_hub']
 
 # %% ../nbs/10b_hub.ipynb #7e353fd7
 HUB_PREFIX = 'hf://'
@@ -33,7 +33,17 @@ def parse_hub_ref(ref:str, # 'hf://owner/name', 'hf://owner/name@revision' or 'o
     repo, _, rev = s.partition('@')
     if not _REPO_ID.match(repo) or '--' in repo or '..' in repo:
         raise ValueError(f"{ref!r} is not a hub model: write hf://OWNER/NAME (or hf://OWNER/NAME@REVISION).")
-    return repo, rev or None
+    return repo, check_revision(rev or None)
+
+def check_revision(rev:str|None, # a branch, a tag ('v1', 'refs/pr/1') or a 40-hex commit; None: the default branch
+                  )->str|None:
+    "`rev` if it is a revision name, else a `ValueError`: no '..', no leading or doubled '/', nothing a path could climb with."
+    if rev is None: return None
+    ok = (isinstance(rev, str) and re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9._/-]{0,199}', rev) is not None
+          and '..' not in rev and '//' not in rev and not rev.endswith(('/', '.', '.lock')))
+    if not ok: raise ValueError(f"{rev!r} is not a revision: give a branch or tag name (letters, digits, '.', '_', '-', '/'; no '..') "
+                                "or a 40-character commit hash.")
+    return rev
 
 # %% ../nbs/10b_hub.ipynb #57ec5208
 def _json_in(path:str|Path|None, # a JSON file, or the folder that holds it
@@ -356,7 +366,8 @@ def hub_folder(ref:str|Path, # a model folder, 'owner/name', or 'hf://owner/name
         from huggingface_hub import snapshot_download
         from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
         repo, rev = parse_hub_ref(str(ref))
-        rev, where = revision or rev, f"hf://{repo}" + (f"@{revision or rev}" if revision or rev else '')
+        rev = check_revision(revision) or rev
+        where = f"hf://{repo}" + (f"@{rev}" if rev else '')
         try: folder = Path(snapshot_download(repo, revision=rev, cache_dir=cache_dir, token=token, endpoint=endpoint,
                                              allow_patterns=list(HUB_FILES)))   # only these: never a pickled .bin/.pt/.pkl
         except LocalEntryNotFoundError:
@@ -366,6 +377,11 @@ def hub_folder(ref:str|Path, # a model folder, 'owner/name', or 'hf://owner/name
             raise BadHubModel(f"{where}: no such repository on the hub (or it is private: set HF_TOKEN).") from None
         except RevisionNotFoundError:
             raise BadHubModel(f"{where}: the repository has no revision {rev!r}.") from None
+        from huggingface_hub.constants import HF_HUB_CACHE
+        snapshots = Path(cache_dir or HF_HUB_CACHE).resolve()/f"models--{repo.replace('/', '--')}"/'snapshots'
+        if not folder.resolve().is_relative_to(snapshots):               # a crafted ref file in the cache points elsewhere
+            raise BadHubModel(f"{where}: the hub cache points outside its own snapshots ({folder}): the cache was tampered with. "
+                              f"Delete {snapshots.parent} and download the model again.")
     if not (folder/'config.json').is_file():
         raise BadHubModel(f"{where} holds no config.json: it is not a covidxray model (push one with `covidxray push`).")
     if not (folder/'model.safetensors').is_file():

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_model.ipynb #3f487586
 from __future__ import annotations
-import json, shutil, difflib, warnings, dataclasses, tempfile, atexit
+import os, json, math, shutil, hashlib, difflib, warnings, dataclasses, tempfile, atexit
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,15 +27,15 @@ from fastprogress.fastprogress import progress_bar
 from .core import CLASSES, get_device, pick_precision, autocast_dtype, atomic_path, atomic_folder
 from .weights import timm_cfg, read_weights, fit_state_dict, pretrained_source, package_weights
 from .data import image_paths, open_xray, BadImage
-from .inputs import InputSpec, input_spec, XrayFiles, TTA_VIEWS, xray_pixels, to_model_input, read_side, ROI_COLS, LungRegion
+from .inputs import InputSpec, input_spec, XrayFiles, TTA_VIEWS, xray_pixels, to_model_input, read_side, ROI_COLS, LungRegion, INTENSITIES, ROIS
 from .lungs import LungSegmenter, load_segmenter, save_segmenter, lung_table, segmenter_id, is_segmenter_folder
 
 # %% auto #0
 __all__ = ['ARCHS', 'MODEL_FORMAT', 'MODEL_FOLDER', 'ArchConfig', 'UnknownArch', 'arch_config', 'XrayModel', 'build_model',
            'xray_loss', 'CPUAutocast', 'set_precision', 'is_model_folder', 'save_model', 'BadModelFolder',
-           'read_config', 'tidy_model_folder', 'load_model', 'attach_segmenter', 'lung_segmenter', 'input_boxes',
-           'softmax', 'nll', 'fit_temperature', 'item_paths', 'predict_batches', 'predict', 'embed', 'fold_models',
-           'model_folders', 'prediction_rows', 'predict_paths', 'write_predictions']
+           'weights_sha256', 'read_config', 'tidy_model_folder', 'load_model', 'attach_segmenter', 'lung_segmenter',
+           'input_boxes', 'softmax', 'nll', 'fit_temperature', 'item_paths', 'predict_batches', 'predict', 'embed',
+           'fold_models', 'model_folders', 'prediction_rows', 'predict_paths', 'write_predictions']
 
 # %% ../nbs/05_model.ipynb #8b69d1d2
 @dataclass(frozen=True)
@@ -212,13 +212,47 @@ def save_model(model:XrayModel, # the model, with `.config`
     with atomic_folder(folder, ours=is_model_folder, what=MODEL_FOLDER) as tmp:
         sd = {k: v.detach().to('cpu').contiguous() for k, v in model.state_dict().items()}
         safetensors.torch.save_file(sd, str(tmp/'model.safetensors'), metadata={'format': 'pt', 'covidxray': str(MODEL_FORMAT)})
-        cfg = {**model.config, **extra, 'format': MODEL_FORMAT}
+        os.chmod(tmp/'model.safetensors', 0o644 & ~_umask())                  # as every other file (safetensors writes 0600)
+        cfg = {**model.config, **extra, 'format': MODEL_FORMAT, 'weights_sha256': weights_sha256(tmp/'model.safetensors')}
         if cfg.get('roi'): save_segmenter(lung_segmenter(model), tmp/'lungs')   # a lung-crop model carries its segmenter
         (tmp/'config.json').write_text(json.dumps(cfg, indent=1, default=str) + '\n')
     return Path(folder)
 
 class BadModelFolder(ValueError):
     "A model folder whose `config.json` covidxray cannot use."
+
+def _umask()->int:
+    m = os.umask(0); os.umask(m); return m
+
+def weights_sha256(f:str|Path)->str:
+    "The SHA-256 of a weights file (recorded in config.json by `save_model`, checked by `load_model`)."
+    with open(f, 'rb') as fh: return hashlib.file_digest(fh, 'sha256').hexdigest()
+
+def _num(v, lo=-math.inf, hi=math.inf)->bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and lo <= v <= hi
+
+def _config_problems(cfg:dict)->list:
+    "What is wrong with the values of a model's config.json that `load_model` and prediction read (empty: nothing)."
+    bad, head = [], cfg['head']
+    if len(set(cfg['classes'])) != len(cfg['classes']): bad.append(f"'classes' names a class twice ({cfg['classes']})")
+    if cfg.get('size') is not None and not (isinstance(cfg['size'], int) and not isinstance(cfg['size'], bool) and 16 <= cfg['size'] <= 4096):
+        bad.append(f"'size' must be a whole number of pixels from 16 to 4096, not {cfg['size']!r}")
+    if cfg.get('temperature') is not None and not _num(cfg['temperature'], 1e-3, 1e3):
+        bad.append(f"'temperature' must be a number from 0.001 to 1000, not {cfg['temperature']!r}")
+    for k, lo in (('mean', -10.0), ('std', 1e-6)):
+        v = cfg.get(k)
+        if v is not None and not (isinstance(v, list) and len(v) == 3 and all(_num(x, lo, 10.0) for x in v)):
+            bad.append(f"'{k}' must be 3 numbers{' above 0' if k == 'std' else ''}, one per channel, not {v!r}")
+    if head.get('ps') is not None and not _num(head['ps'], 0, 0.999): bad.append(f"'head.ps' (dropout) must be a number from 0 to 1, not {head['ps']!r}")
+    lf = head.get('lin_ftrs')
+    if lf is not None and not (isinstance(lf, list) and len(lf) <= 8 and all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 65536 for n in lf)):
+        bad.append(f"'head.lin_ftrs' must be a list of at most 8 layer widths from 1 to 65536, not {lf!r}")
+    if not isinstance(cfg.get('channels_last', False), bool): bad.append(f"'channels_last' must be true or false, not {cfg['channels_last']!r}")
+    if cfg.get('intensity') not in INTENSITIES: bad.append(f"'intensity' must be one of {[k for k in INTENSITIES if k]} or absent, not {cfg['intensity']!r}")
+    roi = cfg.get('roi')
+    if roi and not (isinstance(roi, dict) and roi.get('kind') in ROIS[1:] and _num(roi.get('margin', 0.05), 0, 0.5)):
+        bad.append(f"'roi' must name a kind ({', '.join(map(repr, ROIS[1:]))}) and a margin from 0 to 0.5, not {roi!r}")
+    return bad
 
 _CONFIG_KEYS = dict(arch=str, classes=list, head=dict)    # what `load_model` needs, and its JSON type
 
@@ -235,6 +269,8 @@ def read_config(folder:str|Path, # a model folder
     if bad: raise BadModelFolder(f"{f} lacks {', '.join(repr(k) for k in bad)} (or has the wrong type). {fix}")
     if not cfg['classes'] or not all(isinstance(c, str) for c in cfg['classes']):
         raise BadModelFolder(f"{f}: 'classes' must be a non-empty list of class names, not {cfg['classes']!r}. {fix}")
+    bad = _config_problems(cfg)
+    if bad: raise BadModelFolder(f"{f}: {'; '.join(bad)}. {fix}")
     return cfg
 
 def tidy_model_folder(folder:str|Path, # a model folder `save_model` may have been writing when it was killed
@@ -258,6 +294,10 @@ def load_model(folder:str|Path, # a folder written by `save_model`
                                 "Point to RUN/model written by `covidxray train`, or retrain it.")
     model = build_model(cfg['arch'], n_classes=len(cfg['classes']), pretrained=False, ps=cfg['head'].get('ps', 0.5),
                         lin_ftrs=cfg['head'].get('lin_ftrs'), channels_last=cfg.get('channels_last', False), classes=cfg['classes'])
+    if cfg.get('weights_sha256') and weights_sha256(folder/'model.safetensors') != cfg['weights_sha256']:
+        raise BadModelFolder(f"{folder/'model.safetensors'} is not the weights {folder/'config.json'} was written for (its SHA-256 "
+                             "differs from the recorded 'weights_sha256'): a config or a weights file was swapped in. Put back the "
+                             "model folder as `covidxray train` wrote it, or retrain.")
     fit_state_dict(model, read_weights(folder/'model.safetensors'), source=str(folder/'model.safetensors'))
     if cfg.get('roi'): attach_segmenter(model, load_segmenter(folder/'lungs'), cfg['roi'].get('margin', 0.05), cfg['roi'].get('kind', 'lungs'))
     model.config = cfg
@@ -464,10 +504,12 @@ def prediction_rows(paths, # a batch's image paths
                     classes, # the class names, in output order
                    )->pd.DataFrame:
     "A batch as rows of the prediction table: `path`, `pred` (empty where unreadable), `p_<Class>`..., `error`."
-    ok = ~np.isnan(probs).any(1)
+    ok = np.isfinite(probs).all(1)
     pred = np.where(ok, np.array(classes)[np.nan_to_num(probs).argmax(1)], '')
+    errors = [e or ('' if k else "the model gave no finite probabilities for this film (NaN or inf): check the model folder's "
+                                 "config.json (temperature, std) and weights") for e, k in zip(errors, ok)]
     return pd.DataFrame({'path': [str(p) for p in paths], 'pred': pred, **{f'p_{c}': probs[:, i] for i, c in enumerate(classes)},
-                         'error': list(errors)})
+                         'error': errors})
 
 def _prepare(model, srcs, members):
     folders = model_folders(model)

@@ -4,8 +4,8 @@
 
 # %% ../nbs/06_train.ipynb #5629d056
 from __future__ import annotations
-import os, json, shutil, pickle, dataclasses
-from contextlib import contextmanager
+import os, json, shutil, pickle, dataclasses, uuid
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ import fastai.callback.schedule   # noqa: F401  (adds Learner.fit_one_cycle and 
 from fastai.metrics import accuracy, skm_to_fastai
 from fastai.torch_core import params, get_model, rank_distrib, num_distrib, LongTensor
 
-from .core import CLASSES, get_device, seed_everything, write_json, write_csv, load_csv, cpu_has_fast_bf16, device_info, check_replaceable
+from .core import CLASSES, get_device, seed_everything, write_json, write_csv, load_csv, cpu_has_fast_bf16, device_info, check_replaceable, folder_lock
 from .data import fold_leaks
 from .inputs import xray_dls, input_spec, intensity_tfm, ROIS
 from .adversary import SourceAdversary, ADVERSARIES
@@ -152,7 +152,7 @@ class RunTracker(Callback):
         else: st['wait'] += 1
         if rank_distrib() == 0:
             self.ckpt.mkdir(parents=True, exist_ok=True)
-            hist = self.out/'history.csv'          # rewritten whole, atomically: a kill never leaves half a row
+            hist = self.ckpt/'history.csv'         # the run in progress's, rewritten whole and atomically; RUN/history.csv at the end
             write_csv(pd.concat([load_csv(hist), pd.DataFrame([row])], ignore_index=True) if hist.exists() else pd.DataFrame([row]), hist)
             if better:
                 sd = {k: v.detach().cpu().contiguous() for k, v in get_model(self.model).state_dict().items()}
@@ -213,13 +213,15 @@ def _phases(epochs:int, freeze_epochs:int, lr:float)->list:
     return ph
 
 def _clear_run(out:Path):
-    "A fresh run's start: the previous run's checkpoint and history go; its model and metrics stay until new ones replace them."
-    shutil.rmtree(out/'checkpoint', ignore_errors=True); (out/'history.csv').unlink(missing_ok=True)
+    "A fresh run's start: the previous run's checkpoint goes; its model, metrics and history stay until the new run's replace them."
+    shutil.rmtree(out/'checkpoint', ignore_errors=True)
     tidy_model_folder(out/'model')
 
 def _finished(out:Path)->bool:
-    "A run folder whose training finished: model and validation metrics written, no checkpoint of a run in progress."
-    return (out/'model'/'config.json').is_file() and (out/'valid_metrics.json').is_file() and not (out/'checkpoint'/'state.json').is_file()
+    "A run folder whose training finished: model and validation metrics of one run (the same `run` id), no checkpoint of a run in progress."
+    if not ((out/'model'/'config.json').is_file() and (out/'valid_metrics.json').is_file()) or (out/'checkpoint'/'state.json').is_file(): return False
+    try: return json.loads((out/'model'/'config.json').read_text()).get('run') == json.loads((out/'valid_metrics.json').read_text()).get('run')
+    except (OSError, ValueError, AttributeError): return False
 
 def _valid_report(learn:Learner, num_workers:int|None=0, precision:str='fp32')->tuple[dict, pd.DataFrame]:
     "Metrics and per-image probabilities of `learn`'s model on its validation set, through `predict` (no collective ops)."
@@ -267,6 +269,8 @@ def _start(out:Path, resume:bool)->dict|None:
     state_file = out/'checkpoint'/'state.json'
     state = _read_state(state_file) if resume and state_file.is_file() else None
     if state and state.get('done'): state = None
+    if state and (out/'history.csv').is_file() and not (out/'checkpoint'/'history.csv').is_file():   # a run begun by an older covidxray
+        shutil.copy(out/'history.csv', out/'checkpoint'/'history.csv')
     if state is None and rank_distrib() == 0:
         if state_file.is_file() and not resume: print(f"{out} holds an unfinished run: starting afresh (pass --resume to continue it).")
         _clear_run(out)
@@ -312,11 +316,13 @@ def _finish(learn:Learner, out:Path, tracker, training:dict, num_workers)->dict:
     metrics.update(temperature=T, nll=nll(logp, y), nll_calibrated=nll(logp, y, T),
                    best_epoch=st['best_epoch'], epochs_trained=st['global_epoch'] + 1, early_stopped=st['stopped'],
                    precision='fp32', device=device_info(learn.dls.device), **extra)
-    write_csv(preds, out/'valid_preds.csv')
-    write_json(metrics, out/'valid_metrics.json')
+    metrics['run'] = run = uuid.uuid4().hex[:12]            # the model and the metrics name the run they come from
     training = dict(training, n_train=len(learn.dls.train_ds), n_valid=len(learn.dls.valid_ds), best_epoch=st['best_epoch'])
-    save_model(learn.model, out/'model', training=training, temperature=T, **extra,
+    save_model(learn.model, out/'model', training=training, temperature=T, run=run, **extra,
                valid_metrics=dict(accuracy=metrics['accuracy'], f1_macro=metrics['f1_macro']))
+    write_csv(preds, out/'valid_preds.csv')                  # then the run's other files, each atomically; a kill in between
+    if (out/'checkpoint'/'history.csv').is_file(): os.replace(out/'checkpoint'/'history.csv', out/'history.csv')
+    write_json(metrics, out/'valid_metrics.json')            # leaves an unfinished run (`_finished`: the ids differ), never a mix
     shutil.rmtree(out/'checkpoint', ignore_errors=True)
     return metrics
 
@@ -345,19 +351,20 @@ def train_fold(items:pd.DataFrame, # indexed rows with `path`, `label`, `fold`
     if freeze_epochs is None: freeze_epochs = 0 if learn.model.config['pretrained'] == 'none' else 1
     if epochs + freeze_epochs == 0:
         raise ValueError(f"Nothing to train: epochs={epochs}, freeze_epochs={freeze_epochs}. Pass --epochs 1 or more.")
-    state = _start(out, resume)
-    if lr == 'find':
-        learn.freeze() if freeze_epochs else learn.unfreeze()
-        lr = float(learn.lr_find(show_plot=False).valley)
-        print(f"lr_find: lr={lr:.2e}")
-    tracker = RunTracker(out, patience=patience, state=state)
-    learn.add_cb(tracker)
-    _fit_phases(learn, tracker, _phases(epochs, freeze_epochs, float(lr)), state, cbs, device)
-    learn.remove_cb(tracker)
-    if rank_distrib(): return {}
-    training = dict(learn.settings, epochs=epochs, freeze_epochs=freeze_epochs, lr=float(lr), patience=patience)
-    if hasattr(learn, 'source_adversary'): training['adversary_history'] = learn.source_adversary.history   # what the source head could read, per epoch
-    return _finish(learn, out, tracker, training, kwargs.get('num_workers'))
+    with folder_lock(out) if rank_distrib() == 0 else nullcontext():   # one writer per run folder: a second run is refused
+        state = _start(out, resume)
+        if lr == 'find':
+            learn.freeze() if freeze_epochs else learn.unfreeze()
+            lr = float(learn.lr_find(show_plot=False).valley)
+            print(f"lr_find: lr={lr:.2e}")
+        tracker = RunTracker(out, patience=patience, state=state)
+        learn.add_cb(tracker)
+        _fit_phases(learn, tracker, _phases(epochs, freeze_epochs, float(lr)), state, cbs, device)
+        learn.remove_cb(tracker)
+        if rank_distrib(): return {}
+        training = dict(learn.settings, epochs=epochs, freeze_epochs=freeze_epochs, lr=float(lr), patience=patience)
+        if hasattr(learn, 'source_adversary'): training['adversary_history'] = learn.source_adversary.history   # what the source head could read, per epoch
+        return _finish(learn, out, tracker, training, kwargs.get('num_workers'))
 
 # %% ../nbs/06_train.ipynb #6c3075f7
 @delegates(train_fold, but=['fold', 'resume'])
@@ -372,12 +379,13 @@ def train_folds(items:pd.DataFrame, # indexed rows with `fold`
     out = Path(out)
     folds = sorted(items.fold.dropna().astype(int).unique()) if folds is None else list(folds)
     per_fold = {}
-    for k in folds:
-        fo = out/f'fold{k}'
-        if resume and _finished(fo):
-            print(f"fold {k}: already trained, kept"); per_fold[k] = json.loads((fo/'valid_metrics.json').read_text()); continue
-        print(f"fold {k}:")
-        per_fold[k] = train_fold(items, fo, fold=k, resume=resume, **kwargs)
+    with folder_lock(out) if rank_distrib() == 0 else nullcontext():   # each fold folder has its own lock too
+        for k in folds:
+            fo = out/f'fold{k}'
+            if resume and _finished(fo):
+                print(f"fold {k}: already trained, kept"); per_fold[k] = json.loads((fo/'valid_metrics.json').read_text()); continue
+            print(f"fold {k}:")
+            per_fold[k] = train_fold(items, fo, fold=k, resume=resume, **kwargs)
     if rank_distrib(): return {}
     oof = pd.concat([load_csv(out/f'fold{k}'/'valid_preds.csv').assign(fold=k) for k in folds], ignore_index=True)
     write_csv(oof, out/'valid_preds.csv')
