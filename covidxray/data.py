@@ -95,11 +95,15 @@ def _is_hidden(p) -> bool: return Path(p).name.startswith(('.', '__'))
 
 def scan_folder(folder:Path, # a folder to search recursively
                )->tuple[list, list]:
-    "(image files, other files) under `folder`, recursively, hidden ones ignored, sorted: the one folder scanner."
-    imgs, other = [], []
+    "(image files, other entries) under `folder`, recursively, hidden ones ignored, sorted: the one folder scanner."
+    imgs, other = [], []                                   # other: every entry that is not an image, each with its reason (`_not_image`)
     for p in sorted(folder.rglob('*')):
-        if not p.is_file() or any(_is_hidden(q) for q in p.relative_to(folder).parts): continue
-        (imgs if p.suffix.lower() in IMAGE_EXTS else other).append(p)
+        if any(_is_hidden(q) for q in p.relative_to(folder).parts): continue
+        if p.is_dir() and not p.is_symlink():              # searched; named like an image, it is also said not to be one
+            if p.suffix.lower() in IMAGE_EXTS: other.append(p)
+            continue
+        readable = p.is_file()                             # a regular file (or a link to one): never a FIFO that would block
+        (imgs if readable and (p.suffix.lower() in IMAGE_EXTS or is_dicom(p)) else other).append(p)   # DICOM without an extension: its DICM mark
     return imgs, other
 
 def _label_or_reason(raw:str) -> tuple[str|None, str]:
@@ -113,7 +117,12 @@ def _patient(source:str, p:Path, fallback) -> str:
     return f'{source}:{dicom_patient(p) or fallback}'
 
 def _not_image(p:Path) -> str:
-    return f"not an image file (extension {p.suffix or 'none'}); expected one of {', '.join(IMAGE_EXTS)}"
+    "Why an entry of a folder is not read as an image."
+    if p.is_symlink() and not p.exists(): return 'a broken or looping symbolic link (its target is missing): fix the link or remove it'
+    if p.is_symlink() and p.is_dir(): return 'a link to a folder, not followed: pass the folder itself'
+    if p.is_dir(): return 'a folder named like an image file (its own contents are searched)'
+    if not p.is_file(): return 'not a regular file (a FIFO, socket or device): copy the image into a file'
+    return f"not an image file (extension {p.suffix or 'none'}, and no DICOM mark); expected one of {', '.join(IMAGE_EXTS)}"
 
 # %% ../nbs/02_data.ipynb #ab3ae6f6
 def read_class_folders(root:str|Path, # a folder whose sub-folders are named by class

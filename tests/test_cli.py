@@ -264,3 +264,20 @@ def test_train_refuses_a_table_that_leaks_across_folds(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and 'leaks across folds' in err and f'{len(t)} paths' in err and 'Traceback' not in err, err
     assert not (tmp_path/'run'/'model').exists()
+
+def test_folder_scan_accounts_for_every_entry(tmp_path, capsys):
+    "A PACS export's extensionless DICOM is indexed and predicted; a broken link, a FIFO, a folder named x.png are each in items.dropped.csv."
+    import numpy as np
+    from covidxray.cli import main
+    from covidxray.synthetic import write_dicom, synth_xray
+    src = make_synthetic(tmp_path/'src', n_per_class=3, size=80, seed=4)
+    write_dicom(synth_xray('Covid', np.random.default_rng(9), size=80)[0], src/'Covid'/'IM0001.dcm').rename(src/'Covid'/'IM0001')
+    (src/'Normal'/'gone.png').symlink_to(src/'Normal'/'nowhere.png'); os.mkfifo(src/'Normal'/'pipe.png'); (src/'Normal'/'dir.png').mkdir()
+    assert main(['index', str(src), '--out', str(tmp_path/'t.csv'), '--folds', '2', '--workers', '0']) == 0
+    t, dropped = pd.read_csv(tmp_path/'t.csv'), pd.read_csv(tmp_path/'t.dropped.csv')
+    assert str(src/'Covid'/'IM0001') in set(t.path)
+    why = dict(zip(dropped.path.map(lambda p: Path(p).name), dropped.reason))
+    assert {'gone.png', 'pipe.png', 'dir.png'} <= set(why) and 'FIFO' in why['pipe.png'] and 'broken' in why['gone.png'], why
+    assert main(['predict', str(_model(tmp_path)), str(src/'Covid'), '--out', str(tmp_path/'p.csv')]) == 0
+    p = pd.read_csv(tmp_path/'p.csv', keep_default_na=False)
+    assert p.pred[p.path == str(src/'Covid'/'IM0001')].item() != ''
