@@ -232,9 +232,10 @@ def run_predict(args) -> int:
     print('\n'.join(f'{c} {k}' for c, k in r['counts'].items() if k))
     n_ok = r['done'] - len(r['skipped'])
     if r['interrupted']:
+        kept = f"; {r['kept']}, the previous complete table, is unchanged" if r.get('kept') else ''
         print(printable(f"\nstopped after {r['done']} of {r['n']} images; wrote {r['out']} with their rows "
-                        f"({n_ok} predicted, {len(r['skipped'])} unreadable skipped)"))
-        return 128 + signal.SIGINT
+                        f"({n_ok} predicted, {len(r['skipped'])} unreadable skipped){kept}"))
+        return _stopped_status()
     print(printable(f"\nwrote {r['out']} ({n_ok} predicted, {len(r['skipped'])} unreadable skipped)"))
     if int8: print(f"int8: approximate; some predictions differ from fp32 (see bench/{'onnx' if args.engine == 'onnx' else 'predict'}_cpu.md)")
     return 0
@@ -501,9 +502,28 @@ def _safe_output():
     for s in (sys.stdout, sys.stderr):
         if hasattr(s, 'reconfigure'): s.reconfigure(errors='backslashreplace')
 
+_STOP = {}
+
+def _on_sigterm(signum, frame):
+    "SIGTERM (`timeout`, `docker stop`, Slurm) is handled as Ctrl-C: finished rows kept, temporary files removed."
+    _STOP['signal'] = signum
+    raise KeyboardInterrupt
+
+def _stopped_status()->int:
+    "The exit status of a run stopped by a signal: 128 + its number (130 for Ctrl-C, 143 for SIGTERM)."
+    return 128 + _STOP.get('signal', signal.SIGINT)
+
 def main(argv:list|None=None, # arguments (default: sys.argv[1:])
         )->int:
     "Run the `covidxray` command line; returns the exit status."
+    _STOP.clear()
+    try: old = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError: old = None                               # not the main thread: signals stay as they are
+    try: return _main(argv)
+    finally:
+        if old is not None: signal.signal(signal.SIGTERM, old)
+
+def _main(argv):
     os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
     warnings.filterwarnings('ignore', category=FutureWarning)
     _safe_output()
@@ -525,7 +545,8 @@ def main(argv:list|None=None, # arguments (default: sys.argv[1:])
     except OSError as e:
         print(f'covidxray {cmd}: error: {e}', file=sys.stderr); return 1
     except KeyboardInterrupt:
-        print(f'covidxray {cmd}: interrupted', file=sys.stderr); return 128 + signal.SIGINT
+        print(f"covidxray {cmd}: {'terminated' if _STOP.get('signal') == signal.SIGTERM else 'interrupted'}", file=sys.stderr)
+        return _stopped_status()
 
 # %% ../nbs/11_cli.ipynb #072d1215
 #| eval: false

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #252b32a2
 from __future__ import annotations
-import os, re, sys, json, time, random, platform, shutil
+import os, re, sys, json, time, errno, random, platform, shutil
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,9 +16,9 @@ import torch
 __all__ = ['CLASSES', 'LABEL_DEFINITIONS', 'LABEL_ALIASES', 'EXCLUDED_LABELS', 'DATA_DEFAULTS', 'HOST_HINTS', 'PRECISIONS',
            'BF16_AGREEMENT', 'CPU_FLAGS', 'LOCK_FILE', 'label_definition', 'label_key', 'UnknownLabel',
            'canonical_label', 'notebook_host', 'data_path', 'seed_everything', 'get_device', 'cpu_has_fast_bf16',
-           'pick_precision', 'autocast_dtype', 'device_info', 'atomic_path', 'atomic_folder', 'NotOurs',
-           'check_replaceable', 'OutputIsInput', 'check_output', 'folder_config', 'write_json', 'write_csv', 'load_csv',
-           'printable', 'Busy', 'folder_lock']
+           'pick_precision', 'autocast_dtype', 'device_info', 'atomic_path', 'DiskFull', 'disk_full', 'atomic_folder',
+           'NotOurs', 'check_replaceable', 'OutputIsInput', 'check_output', 'folder_config', 'write_json', 'write_csv',
+           'load_csv', 'printable', 'Busy', 'folder_lock']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 CLASSES = ('Covid', 'Normal', 'Pneumonia')
@@ -186,7 +186,26 @@ def atomic_path(dest:str|Path, # the file to (re)write
     try:
         yield tmp
         os.replace(tmp, dest)
+    except (OSError, RuntimeError) as e:           # a full disk, however the writer words it, is said as one
+        if isinstance(e, DiskFull) or not _is_disk_full(e): raise
+        raise disk_full(dest) from None
     finally: tmp.unlink(missing_ok=True)
+
+class DiskFull(OSError):
+    "No space left on the disk covidxray writes to."
+
+def _is_disk_full(e:BaseException)->bool:
+    return (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)) or \
+           (isinstance(e, RuntimeError) and any(s in str(e) for s in ('file write failed', 'No space left')))   # torch.save's words
+
+def disk_full(dest:str|Path, # the file that could not be written
+             )->DiskFull:
+    "The `DiskFull` error for `dest`: where, how much is free, what to do."
+    dest = Path(dest)
+    try: free = f"{shutil.disk_usage(dest.parent).free / 2**20:,.0f} MB free"
+    except OSError: free = 'free space unknown'
+    return DiskFull(errno.ENOSPC, f"No space left on the disk of {dest.parent} while writing {dest.name} ({free}). "
+                                  "Nothing was replaced and the temporary file is removed: free some space, or write elsewhere (--out).")
 
 @contextmanager
 def atomic_folder(dest:str|Path, # the folder to (re)write

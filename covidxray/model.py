@@ -534,8 +534,10 @@ def write_predictions(model, # model folder, run folder or all-folds run folder
     "Stream the prediction table of `srcs` into the CSV `out`, atomically; Ctrl-C keeps the finished rows. What was done, as a dict."
     classes, paths, ms = _prepare(model, srcs, members)
     out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
-    r = dict(out=out, n=len(paths), done=0, counts={c: 0 for c in classes}, skipped=[], interrupted=False)
-    with atomic_path(out) as tmp, open(tmp, 'wb') as f:
+    real = Path(os.path.realpath(out))                      # a symlink's target is the table; a device or FIFO is written through
+    partial = real if real.exists() and not real.is_file() else real.with_name(f'{real.stem}.partial{real.suffix}')
+    r = dict(out=out, n=len(paths), done=0, counts={c: 0 for c in classes}, skipped=[], interrupted=False, kept=None)
+    with atomic_path(partial) as tmp, open(tmp, 'wb') as f:
         batches, good = predict_batches(ms, paths, **kwargs), 0
         try:
             for b in batches:
@@ -549,4 +551,7 @@ def write_predictions(model, # model folder, run folder or all-folds run folder
             f.truncate(good)                           # a row half-written when the signal came goes
         finally: batches.close()
         if not r['done']: f.write(prediction_rows([], np.zeros((0, len(classes))), [], classes).to_csv(None, index=False).encode())
+    if partial == real: return r
+    if r['interrupted']: r.update(out=partial, kept=out if real.is_file() else None)    # part of a table never replaces a whole one
+    else: os.replace(partial, real)
     return r

@@ -21,7 +21,8 @@ import fastai.callback.schedule   # noqa: F401  (adds Learner.fit_one_cycle and 
 from fastai.metrics import accuracy, skm_to_fastai
 from fastai.torch_core import params, get_model, rank_distrib, num_distrib, LongTensor
 
-from .core import CLASSES, get_device, seed_everything, write_json, write_csv, load_csv, cpu_has_fast_bf16, device_info, check_replaceable, folder_lock
+from .core import (CLASSES, get_device, seed_everything, write_json, write_csv, load_csv, cpu_has_fast_bf16, device_info,
+                            check_replaceable, folder_lock, atomic_path)
 from .data import fold_leaks
 from .inputs import xray_dls, input_spec, intensity_tfm, ROIS
 from .adversary import SourceAdversary, ADVERSARIES
@@ -156,10 +157,9 @@ class RunTracker(Callback):
             write_csv(pd.concat([load_csv(hist), pd.DataFrame([row])], ignore_index=True) if hist.exists() else pd.DataFrame([row]), hist)
             if better:
                 sd = {k: v.detach().cpu().contiguous() for k, v in get_model(self.model).state_dict().items()}
-                safetensors.torch.save_file(sd, str(self.ckpt/'best.safetensors.tmp'))
-                os.replace(self.ckpt/'best.safetensors.tmp', self.ckpt/'best.safetensors')
-            fastai_save_model(self.ckpt/'last.pth.tmp', self.model, self.opt, with_opt=True)
-            os.replace(self.ckpt/'last.pth.tmp', self.ckpt/'last.pth')
+                with atomic_path(self.ckpt/'best.safetensors') as tmp: safetensors.torch.save_file(sd, str(tmp))
+            with atomic_path(self.ckpt/'last.pth') as tmp:   # a kill, SIGTERM or full disk mid-write leaves no temporary file
+                fastai_save_model(tmp, self.model, self.opt, with_opt=True)
             write_json(st, self.ckpt/'state.json')
         if self.patience is not None and st['wait'] >= self.patience:
             st['stopped'] = True

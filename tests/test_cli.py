@@ -110,27 +110,33 @@ def test_failed_run_leaves_the_old_output(tmp_path, monkeypatch):
     assert {f: (tmp_path/f).read_bytes() for f in old} == old
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith('.')) == []    # no temporary file left
 
-def test_predict_ctrl_c_keeps_the_finished_rows(tmp_path):
-    "SIGINT during `covidxray predict` over a few hundred images: a valid CSV of the finished rows, one line, exit 130."
+@pytest.mark.parametrize('sig', ['SIGINT', 'SIGTERM'])
+def test_predict_ctrl_c_keeps_the_finished_rows(tmp_path, sig):
+    "SIGINT or SIGTERM during `covidxray predict` over a few hundred images: the finished rows as a valid CSV beside the previous table (kept), one line, exit 128 + the signal."
     import os, signal, time
     src = make_synthetic(tmp_path/'src', n_per_class=100, size=64, seed=7)
     run = _model(tmp_path)
     out = tmp_path/'preds.csv'
+    out.write_text('path,pred\nold.png,Covid\n'); before = out.read_bytes()          # a previous complete table
+    default_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)          # as in a terminal, however pytest was started (nohup, &)
     p = subprocess.Popen([sys.executable, '-m', 'covidxray.cli', 'predict', str(run), str(src), '--out', str(out), '--bs', '4'],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, 'OMP_NUM_THREADS': '1'})
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, 'OMP_NUM_THREADS': '1'},
+                         preexec_fn=default_sigint)
     t0 = time.time()
     while time.time() - t0 < 300:                      # until the temporary table holds some rows
-        tmp = list(tmp_path.glob('.preds.tmp-*.csv'))
+        tmp = list(tmp_path.glob('.preds.partial.tmp-*.csv'))
         if tmp and tmp[0].exists() and tmp[0].read_bytes().count(b'\n') >= 9: break
         assert p.poll() is None, p.communicate()
         time.sleep(0.2)
-    p.send_signal(signal.SIGINT)
+    p.send_signal(getattr(signal, sig))
     stdout, stderr = p.communicate(timeout=120)
-    assert p.returncode == 130, stderr[-2000:]
-    assert 'Traceback' not in stderr and 'stopped after' in stdout, (stdout[-1000:], stderr[-2000:])
-    t = pd.read_csv(out, keep_default_na=False)
+    assert p.returncode == 128 + getattr(signal, sig), stderr[-2000:]
+    assert 'Traceback' not in stderr and 'stopped after' in stdout and 'previous complete table' in stdout, (stdout[-1000:], stderr[-2000:])
+    assert out.read_bytes() == before                  # part of a table never replaces a whole one
+    t = pd.read_csv(tmp_path/'preds.partial.csv', keep_default_na=False)
     assert 8 <= len(t) < 300 and list(t.columns) == ['path', 'pred', 'p_Covid', 'p_Normal', 'p_Pneumonia', 'error']
     assert t.pred.isin(['Covid', 'Normal', 'Pneumonia']).all() and f'stopped after {len(t)} of 300 images' in stdout
+    assert not list(tmp_path.glob('.*tmp-*'))           # no temporary file left
 
 def test_missing_path_fails_before_torch(tmp_path):
     "`covidxray predict MODEL /no/such/path`: exit 2 and one line, decided before torch is imported."
