@@ -70,7 +70,7 @@ def arm(X, d, weighted):
     return r, cv, lo
 
 def within_siim(d, lp):
-    s = (d.source == 'siim').values
+    s, lp = (d.source == 'siim').values, np.maximum(lp, -700.0)     # a head sure to the last bit gives log(0): kept finite
     score = lp[s, CLASSES.index('Covid')] - lp[s, CLASSES.index('Normal')]
     y = (d.label[s] == 'Covid').values
     return dict(siim_auc=float(roc_auc_score(y, score)), siim_accuracy=float(((score > 0) == y).mean()), siim_n=int(s.sum()))

@@ -18,7 +18,7 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .dicom import DICOM_EXTS, RASTER_EXTS, BadDicom, is_dicom, read_dicom, dicom_patient
+from .dicom import DICOM_EXTS, RASTER_EXTS, BadDicom, is_dicom, read_dicom, dicom_patient, MAX_PIXELS
 from .core import CLASSES, canonical_label, UnknownLabel, label_key, LABEL_ALIASES, EXCLUDED_LABELS, load_csv, printable
 
 # %% auto #0
@@ -67,6 +67,9 @@ def open_xray(path:str|Path, # an image file
         if is_dicom(path): g = Image.fromarray(read_dicom(path), 'L')   # covidxray.dicom: the one DICOM reader
         else:
             with Image.open(path) as im:
+                if im.width * im.height > MAX_PIXELS:          # from the header, before decoding: the same limit as for DICOM
+                    raise BadImage(f"{path}: {im.width}x{im.height} = {im.width * im.height:,} pixels, more than covidxray decodes "
+                                   f"(MAX_PIXELS = {MAX_PIXELS:,}). A chest film has far fewer: downscale it first.")
                 if size is not None and im.format == 'JPEG': im.draft('L', (size, size))  # decode at reduced scale
                 im.load()
                 g = to_gray8(im)

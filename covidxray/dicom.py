@@ -15,11 +15,12 @@ from pydicom import uid as dicom_uid
 from pydicom.pixels import apply_modality_lut, apply_voi_lut, get_decoder
 
 # %% auto #0
-__all__ = ['DICOM_EXTS', 'RASTER_EXTS', 'ANON_IDS', 'BadDicom', 'is_dicom', 'dicom_fix', 'dicom_gray8', 'dicom_patient',
-           'read_dicom']
+__all__ = ['DICOM_EXTS', 'MAX_PIXELS', 'RASTER_EXTS', 'ANON_IDS', 'BadDicom', 'is_dicom', 'dicom_fix', 'dicom_gray8',
+           'dicom_patient', 'read_dicom']
 
 # %% ../nbs/01a_dicom.ipynb #b4e2aad4
 DICOM_EXTS = ('.dcm', '.dicom')
+MAX_PIXELS = 50_000_000   # the most pixels (rows x columns x frames) any reader decodes: a chest film has under 20 million
 RASTER_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.gif', '.webp')   # never DICOM
 
 class BadDicom(ValueError):
@@ -99,6 +100,11 @@ def read_dicom(path:str|Path, # a DICOM file
                        "re-export it from the scanner or PACS, or delete it.") from None
     if 'PixelData' not in ds:
         raise BadDicom(f"{path}: a DICOM file without an image (no Pixel Data: a report or a structured document?). Move it out.")
+    try: rows, cols, frames = (int(ds.get(k) or d) for k, d in (('Rows', 0), ('Columns', 0), ('NumberOfFrames', 1)))
+    except (TypeError, ValueError): rows = cols = frames = 0
+    if rows * cols * frames > MAX_PIXELS:             # said before decoding: a small file may declare a huge image
+        raise BadDicom(f"{path}: declares {rows}x{cols} px x {frames} frame(s) = {rows * cols * frames:,} pixels, more than covidxray "
+                       f"decodes (MAX_PIXELS = {MAX_PIXELS:,}). A chest film has far fewer: re-export it, or downscale it first.")
     ts = getattr(ds.get('file_meta'), 'TransferSyntaxUID', None)
     if ts is None:   # a bare dataset (no file meta, as old systems wrote them): uncompressed, in the encoding it was read in
         implicit, little = ds.original_encoding

@@ -287,3 +287,18 @@ def test_folder_scan_accounts_for_every_entry(tmp_path, capsys):
     assert main(['predict', str(_model(tmp_path)), str(src/'Covid'), '--out', str(tmp_path/'p.csv')]) == 0
     p = pd.read_csv(tmp_path/'p.csv', keep_default_na=False)
     assert p.pred[p.path == str(src/'Covid'/'IM0001')].item() != ''
+
+def test_predict_refuses_pixel_bombs(tmp_path):
+    "A 900-byte RLE DICOM declaring 30000x30000 and an 8000x8000 PNG: error rows naming the limit, quickly, the other films predicted."
+    import numpy as np, pydicom
+    from PIL import Image
+    from covidxray.synthetic import write_dicom, synth_xray
+    d = tmp_path/'films'; d.mkdir()
+    film = synth_xray('Covid', np.random.default_rng(1), size=96)[0]
+    Image.fromarray(film).save(d/'ok.png')
+    ds = pydicom.dcmread(write_dicom(film, d/'bomb.dcm', compress='rle')); ds.Rows = ds.Columns = 30000; ds.save_as(d/'bomb.dcm')
+    Image.new('L', (8000, 8000)).save(d/'big.png')
+    r = cli('predict', _model(tmp_path), d, '--out', tmp_path/'p.csv')
+    p = pd.read_csv(tmp_path/'p.csv', keep_default_na=False).set_index(pd.read_csv(tmp_path/'p.csv').path.map(lambda s: Path(s).name))
+    assert p.loc['ok.png', 'pred'] != '' and p.loc['bomb.dcm', 'pred'] == '' and p.loc['big.png', 'pred'] == ''
+    assert 'MAX_PIXELS' in p.loc['bomb.dcm', 'error'] and 'MAX_PIXELS' in p.loc['big.png', 'error'], p.error.tolist()
