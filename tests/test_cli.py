@@ -298,7 +298,7 @@ def test_predict_refuses_pixel_bombs(tmp_path):
     Image.fromarray(film).save(d/'ok.png')
     ds = pydicom.dcmread(write_dicom(film, d/'bomb.dcm', compress='rle')); ds.Rows = ds.Columns = 30000; ds.save_as(d/'bomb.dcm')
     Image.new('L', (8000, 8000)).save(d/'big.png')
-    r = cli('predict', _model(tmp_path), d, '--out', tmp_path/'p.csv')
+    cli('predict', _model(tmp_path), d, '--out', tmp_path/'p.csv')
     p = pd.read_csv(tmp_path/'p.csv', keep_default_na=False).set_index(pd.read_csv(tmp_path/'p.csv').path.map(lambda s: Path(s).name))
     assert p.loc['ok.png', 'pred'] != '' and p.loc['bomb.dcm', 'pred'] == '' and p.loc['big.png', 'pred'] == ''
     assert 'MAX_PIXELS' in p.loc['bomb.dcm', 'error'] and 'MAX_PIXELS' in p.loc['big.png', 'error'], p.error.tolist()
