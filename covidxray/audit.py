@@ -18,7 +18,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
 
 from .core import write_json, write_csv, atomic_path, device_info
-from .data import open_xray, assign_folds, fold_shortfall, leakage, read_table, inspect_images
+from .data import open_xray, read_table, inspect_images
+from .splits import assign_folds, fold_shortfall, leakage
 from .inputs import ROI_COLS, blank_film
 from .lungs import lung_table, read_mask
 from .model import model_folders, embed, read_config, load_model, input_boxes

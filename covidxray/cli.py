@@ -478,6 +478,17 @@ def _check_paths(argv:list, # the command line's arguments
             if bad: return f"{bad} cannot be read (permission denied): fix its permissions or copy the model folder."
     return None
 
+def _check_args(args:argparse.Namespace, # the parsed arguments
+               ):
+    "Option values that would fail late (or hang) refused before any work: --bs, --workers, --device."
+    if getattr(args, 'bs', None) is not None and args.bs < 1: raise ValueError(f"--bs must be 1 or more, not {args.bs}.")
+    for k in ('num_workers', 'n_workers'):
+        if getattr(args, k, None) is not None and getattr(args, k) < 0:
+            raise ValueError(f"--workers must be 0 (read in the main process) or more, not {getattr(args, k)}.")
+    if getattr(args, 'device', None) is not None:
+        from covidxray.core import check_device
+        check_device(args.device)
+
 _READS = ('src', 'data', 'paths', 'masks', 'images', 'mask_root', 'segmenter', 'model', 'calib')   # what the commands read
 _TABLE_OUT = ('index', 'predict', 'lungs segment')                                                   # their --out is a file
 
@@ -535,6 +546,7 @@ def _main(argv):
         p = parser(cmd)                                          # only the chosen subcommand's library is imported
         args = p.parse_args(argv)
         if not getattr(args, 'func', None): p.print_help(); return 1
+        _check_args(args)
         if cmd in MODEL_COMMANDS and str(args.model).startswith('hf://'):
             from covidxray.hub import hub_folder
             args.model = str(hub_folder(args.model))               # downloaded once (safetensors only), then the cache

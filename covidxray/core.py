@@ -16,9 +16,9 @@ import torch
 __all__ = ['CLASSES', 'LABEL_DEFINITIONS', 'LABEL_ALIASES', 'EXCLUDED_LABELS', 'DATA_DEFAULTS', 'HOST_HINTS', 'PRECISIONS',
            'BF16_AGREEMENT', 'CPU_FLAGS', 'LOCK_FILE', 'label_definition', 'label_key', 'UnknownLabel',
            'canonical_label', 'notebook_host', 'data_path', 'seed_everything', 'get_device', 'cpu_has_fast_bf16',
-           'pick_precision', 'autocast_dtype', 'device_info', 'atomic_path', 'DiskFull', 'disk_full', 'atomic_folder',
-           'NotOurs', 'check_replaceable', 'OutputIsInput', 'check_output', 'folder_config', 'write_json', 'write_csv',
-           'load_csv', 'printable', 'Busy', 'folder_lock']
+           'pick_precision', 'autocast_dtype', 'device_info', 'check_device', 'atomic_path', 'DiskFull', 'disk_full',
+           'atomic_folder', 'NotOurs', 'check_replaceable', 'OutputIsInput', 'check_output', 'folder_config',
+           'write_json', 'write_csv', 'load_csv', 'printable', 'Busy', 'folder_lock']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 CLASSES = ('Covid', 'Normal', 'Pneumonia')
@@ -172,6 +172,20 @@ def device_info(device:str|torch.device|None=None, # the device that computed a 
             if k.strip() == 'flags': flags = set(v.split()); break
     except OSError: pass                                    # not Linux: the name from `platform`, no flags
     return dict(device=str(device), name=name, flags=[f for f in CPU_FLAGS if f in flags])
+
+# %% ../nbs/00_core.ipynb #59044605
+def check_device(device:str|torch.device, # what the user asked for: 'cpu', 'cuda', 'cuda:1', 'mps'
+                )->torch.device:
+    "`device` as a torch device that exists on this machine, or a `ValueError` that says what does."
+    here = ['cpu'] + [f'cuda:{k}' for k in range(torch.cuda.device_count())] + \
+           (['mps'] if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available() else [])
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"{device!r} is not a device: use one of {', '.join(here)}.") from None
+    ok = d.type == 'cpu' or (d.type == 'cuda' and (d.index or 0) < torch.cuda.device_count()) or (d.type == 'mps' and 'mps' in here)
+    if not ok: raise ValueError(f"--device {device}: there is no such device on this machine (it has {', '.join(here)}). "
+                                "Leave --device out to use the best one available.")
+    return d
 
 # %% ../nbs/00_core.ipynb #cfcac7c5
 @contextmanager

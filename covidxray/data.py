@@ -14,10 +14,7 @@ import imagehash
 from pydicom import dcmread
 from fastcore.parallel import parallel
 
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
-
+from .splits import deduplicate, patient_groups, fold_shortfall, assign_folds
 from .dicom import DICOM_EXTS, RASTER_EXTS, BadDicom, is_dicom, read_dicom, dicom_patient, MAX_PIXELS
 from .core import CLASSES, canonical_label, UnknownLabel, label_key, LABEL_ALIASES, EXCLUDED_LABELS, load_csv, printable
 
@@ -26,9 +23,8 @@ __all__ = ['IMAGE_EXTS', 'MIN_SIDE', 'COLUMNS', 'IEEE_PNEUMONIA', 'IEEE_EXCLUDED
            'LABEL_COLS', 'PATIENT_COLS', 'LAYOUTS', 'HASH_SIZE', 'REASON_KINDS', 'BadImage', 'to_gray8', 'open_xray',
            'scan_folder', 'read_class_folders', 'read_radiography', 'ieee_label', 'read_ieee8023', 'kermany_patient',
            'read_kermany', 'is_table', 'read_table', 'detect_layout', 'find_sources', 'NoLayout', 'read_source',
-           'inspect_image', 'inspect_images', 'hash_bits', 'near_pairs', 'deduplicate', 'patient_groups',
-           'fold_shortfall', 'assign_folds', 'reason_kind', 'XrayIndex', 'index_sources', 'leakage', 'fold_leaks',
-           'load_items', 'table_paths', 'image_paths']
+           'inspect_image', 'inspect_images', 'reason_kind', 'XrayIndex', 'index_sources', 'load_items', 'table_paths',
+           'image_paths']
 
 # %% ../nbs/02_data.ipynb #b4336f9a
 IMAGE_EXTS = RASTER_EXTS + DICOM_EXTS
@@ -381,103 +377,6 @@ def inspect_images(df:pd.DataFrame, # rows from `read_source`
     df.loc[ok, 'reason'] = info['reason']
     return df.fillna({'width': 0, 'height': 0, 'phash': ''}).astype({'width': int, 'height': int})
 
-# %% ../nbs/02_data.ipynb #76a7ce1d
-def hash_bits(hashes, # hex phash strings
-             )->np.ndarray:
-    "Hex hashes as a uint64 array."
-    return np.array([int(h, 16) for h in hashes], dtype=np.uint64)
-
-def near_pairs(a:np.ndarray, # uint64 hashes
-               b:np.ndarray|None=None, # other hashes; None compares `a` with itself (each pair once)
-               max_dist:int=4, # largest Hamming distance that counts as a duplicate
-               chunk:int=2048, # rows compared at once (memory: chunk x len(b) bytes)
-              )->tuple[np.ndarray, np.ndarray, np.ndarray]:
-    "(i, j, distance) of every pair within `max_dist`; all-pairs, vectorised with `np.bitwise_count`."
-    same = b is None; b = a if same else b
-    I, J, D = [], [], []
-    for s in range(0, len(a), chunk):
-        d = np.bitwise_count(a[s:s+chunk, None] ^ b[None, :])
-        i, j = np.nonzero(d <= max_dist)
-        i = i + s
-        if same: keep = j > i; i, j = i[keep], j[keep]
-        I.append(i); J.append(j); D.append(d[i - s, j])
-    cat = lambda xs, t: np.concatenate(xs).astype(t) if xs else np.zeros(0, t)
-    return cat(I, np.int64), cat(J, np.int64), cat(D, np.int64)
-
-# %% ../nbs/02_data.ipynb #5d1dfa3c
-def _components(n:int, i:np.ndarray, j:np.ndarray) -> np.ndarray:
-    "Connected-component label of each of `n` nodes, given edges (i, j)."
-    g = coo_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(n, n))
-    return connected_components(g, directed=False)[1]
-
-def deduplicate(df:pd.DataFrame, # rows with `phash` (from `inspect_images`)
-                max_dist:int=4, # largest phash Hamming distance that counts as a duplicate
-                prefer:tuple=('hannover', 'ieee8023', 'kermany', 'darkcovidnet', 'abzargar', 'covidcxnet'), # source order
-               )->pd.DataFrame:
-    "`df` with `dup_cluster` (-1: unique) and `group`; dropped copies get their `reason`."
-    df = df.copy(); df['dup_cluster'] = -1
-    ok = df.index[(df.reason == '') & (df.phash != '')]
-    bits = hash_bits(df.loc[ok, 'phash'])
-    i, j, _ = near_pairs(bits, max_dist=max_dist)
-    comp = _components(len(ok), i, j)
-    sizes = np.bincount(comp)
-    dup = sizes[comp] > 1
-    df.loc[ok[dup], 'dup_cluster'] = comp[dup]
-    rank = {s: k for k, s in enumerate(prefer)}
-    for c, g in df.loc[ok[dup]].groupby('dup_cluster'):
-        labels = sorted(g.label.unique())
-        if len(labels) > 1:
-            df.loc[g.index, 'reason'] = f"near-duplicate copies carry different labels ({', '.join(labels)}): cluster dropped"
-            continue
-        order = sorted(g.index, key=lambda k: (rank.get(g.source[k], len(rank)), -g.width[k]*g.height[k], g.path[k]))
-        keep = order[0]; kb = int(g.phash[keep], 16)
-        for k in order[1:]:
-            dist = int(np.bitwise_count(np.uint64(kb ^ int(g.phash[k], 16))))
-            df.loc[k, 'reason'] = f"near-duplicate of {g.path[keep]} (phash distance {dist})"
-    df['group'] = patient_groups(df)
-    return df
-
-def patient_groups(df:pd.DataFrame, # rows with `patient_id` and `dup_cluster`
-                  )->pd.Series:
-    "A group id per row: patients that share a duplicate cluster are one group."
-    pids = pd.Index(df.patient_id.astype(str).unique())
-    p = pids.get_indexer(df.patient_id.astype(str))
-    d = df[df.dup_cluster >= 0]
-    first = d.groupby('dup_cluster').patient_id.transform('first')
-    comp = _components(len(pids), pids.get_indexer(d.patient_id.astype(str)), pids.get_indexer(first.astype(str)))
-    return pd.Series(comp[p], index=df.index)
-
-# %% ../nbs/02_data.ipynb #4ef5204a
-def fold_shortfall(df:pd.DataFrame, # usable rows with `label` (and `group` or `patient_id`)
-                   n_folds:int=5, # folds wanted
-                   group:bool=True, # patient-grouped folds
-                  )->str:
-    "Why `df` cannot be cut into `n_folds` folds, or '' when it can."
-    counts = df.label.value_counts()
-    if len(counts) and counts.min() < n_folds:
-        return f"class {counts.idxmin()!r} has {counts.min()} images, fewer than the {n_folds} folds"
-    g = (df['group'] if 'group' in df else df.patient_id) if group else None
-    if g is not None and g.nunique() < n_folds: return f"only {g.nunique()} patients for {n_folds} folds"
-    return ''
-
-def assign_folds(df:pd.DataFrame, # usable rows with `label` (and `group` or `patient_id`)
-                 n_folds:int=5, # number of folds
-                 seed:int=0, # shuffling seed; the same seed gives the same folds
-                 group:bool=True, # keep each patient (group) in one fold; False: the original's plain stratified split
-                )->pd.DataFrame:
-    "`df` with a `fold` column in 0..n_folds-1."
-    df = df.copy()
-    if n_folds < 2: raise ValueError(f"n_folds must be at least 2, not {n_folds}.")
-    if why := fold_shortfall(df, n_folds, group): raise ValueError(f"{why[0].upper()}{why[1:]}: add images or lower --folds.")
-    y = df.label.values
-    if group:
-        g = df['group'] if 'group' in df else df.patient_id
-        splits = StratifiedGroupKFold(n_folds, shuffle=True, random_state=seed).split(y, y, g.values)
-    else: splits = StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(y, y)
-    df['fold'] = -1
-    for k, (_, v) in enumerate(splits): df.iloc[v, df.columns.get_loc('fold')] = k
-    return df
-
 # %% ../nbs/02_data.ipynb #7ce9a040
 REASON_KINDS = (('duplicate', 'near-duplicate'), ('DICOM decoder missing', 'no DICOM decoder'), ('unreadable', 'cannot be'), ('empty file', 'is empty'),
                 ('too small', 'too small'), ('not an image', 'not an image file'), ('DICOM', 'DICOM'),
@@ -543,36 +442,6 @@ def index_sources(srcs, # folders or CSVs, in any layout `read_source` knows
                      "images or index with fewer --folds (training refuses a table without folds).")
     elif n_folds: items = assign_folds(items, n_folds, seed=seed, group=group)
     return XrayIndex(items, dropped, notes)
-
-# %% ../nbs/02_data.ipynb #82a4c09a
-def leakage(train:pd.DataFrame, # indexed training rows (with `phash`, `patient_id`)
-            test:pd.DataFrame, # indexed test rows
-            max_dist:int=4, # phash distance that counts as the same image
-           )->pd.DataFrame:
-    "Every (train, test) pair that is a near-duplicate image or shares a patient id."
-    i, j, d = near_pairs(hash_bits(train.phash), hash_bits(test.phash), max_dist=max_dist)
-    img = pd.DataFrame({'train_path': train.path.values[i], 'test_path': test.path.values[j], 'distance': d,
-                        'train_label': train.label.values[i], 'test_label': test.label.values[j], 'kind': 'image'})
-    shared = set(train.patient_id) & set(test.patient_id)
-    tp, sp = train[train.patient_id.isin(shared)], test[test.patient_id.isin(shared)]
-    pat = tp.merge(sp, on='patient_id', suffixes=('_tr', '_te'))
-    pat = pd.DataFrame({'train_path': pat.path_tr, 'test_path': pat.path_te, 'distance': -1,
-                        'train_label': pat.label_tr, 'test_label': pat.label_te, 'kind': 'patient'})
-    return pd.concat([img, pat], ignore_index=True)
-
-# %% ../nbs/02_data.ipynb #514a0c27
-def fold_leaks(items:pd.DataFrame, # rows with `path` and `fold` (and `patient_id`, `phash` where the table has them)
-              )->dict:
-    "What lies in two folds: for 'path', 'patient' and 'image' (identical `phash`), the values found in more than one fold."
-    t = items[items.fold.notna()] if 'fold' in items else items.iloc[:0]
-    keys = {'path': t.path.map(lambda p: os.path.abspath(str(p)))}
-    if 'patient_id' in t: keys['patient'] = t.patient_id.astype(str)
-    if 'phash' in t: keys['image'] = t.phash.astype(str).where(t.phash.astype(str) != '')
-    out = {}
-    for kind, k in keys.items():
-        n = t.fold.groupby(k.values).nunique()
-        out[kind] = n.index[n > 1].tolist()
-    return out
 
 # %% ../nbs/02_data.ipynb #71e72f69
 def load_items(data, # folders/CSVs `covidxray index` reads, or the table it wrote

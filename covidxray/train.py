@@ -23,7 +23,7 @@ from fastai.torch_core import params, get_model, rank_distrib, num_distrib, Long
 
 from .core import (CLASSES, get_device, seed_everything, write_json, write_csv, load_csv, cpu_has_fast_bf16, device_info,
                             check_replaceable, folder_lock, atomic_path)
-from .data import fold_leaks
+from .splits import fold_leaks
 from .inputs import xray_dls, input_spec, intensity_tfm, ROIS
 from .adversary import SourceAdversary, ADVERSARIES
 from .lungs import load_segmenter, add_lung_boxes

@@ -302,3 +302,13 @@ def test_predict_refuses_pixel_bombs(tmp_path):
     p = pd.read_csv(tmp_path/'p.csv', keep_default_na=False).set_index(pd.read_csv(tmp_path/'p.csv').path.map(lambda s: Path(s).name))
     assert p.loc['ok.png', 'pred'] != '' and p.loc['bomb.dcm', 'pred'] == '' and p.loc['big.png', 'pred'] == ''
     assert 'MAX_PIXELS' in p.loc['bomb.dcm', 'error'] and 'MAX_PIXELS' in p.loc['big.png', 'error'], p.error.tolist()
+
+@pytest.mark.parametrize('opts, says', [(['--device', 'bogus'], 'is not a device'), (['--device', 'cuda:7'], 'no such device'),
+                                        (['--bs', '0'], '--bs must be 1 or more'), (['--workers', '-1'], '--workers must be 0')])
+def test_bad_options_refused_before_any_work(tmp_path, capsys, opts, says):
+    "A device that does not exist, --bs 0, --workers -1: exit 2 with one line, before a film is read or an output written."
+    from covidxray.cli import main
+    src = make_synthetic(tmp_path/'src', n_per_class=1, size=80, seed=3)
+    assert main(['predict', str(_model(tmp_path)), str(src), '--out', str(tmp_path/'p.csv'), *opts]) == 2
+    err = capsys.readouterr().err
+    assert says in err and 'Traceback' not in err and not (tmp_path/'p.csv').exists(), err
