@@ -99,10 +99,10 @@ def run_index(args) -> int:
     from covidxray.data import index_sources
     ix = index_sources(args.src, group=not args.plain_split, no_finding=None if args.ieee_no_finding == 'exclude' else 'Normal',
                        **settings_of(args, index_sources))
-    from covidxray.core import write_csv, printable
+    from covidxray.core import write_csvs, printable
     out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True)
     dropped = out.with_name(out.stem + '.dropped.csv')
-    write_csv(ix.items, out); write_csv(ix.dropped, dropped)       # each atomically: a failure leaves the old one
+    write_csvs({out: ix.items, dropped: ix.dropped})               # together: a failure leaves the old pair
     print(ix.summary())
     print(printable(f"\nwrote {out} ({len(ix.items)} rows) and {dropped} ({len(ix.dropped)} rows left out, with reasons)"))
     return 0
@@ -217,7 +217,7 @@ def add_predict_parser(sub):
     return p
 
 def run_predict(args) -> int:
-    from covidxray.core import printable
+    from covidxray.core import printable, path_reason
     from covidxray.model import predict, write_predictions
     int8, members = args.precision == 'int8', None
     if args.engine == 'onnx':
@@ -228,7 +228,7 @@ def run_predict(args) -> int:
     elif int8: from covidxray.deploy import int8_members as members
     kw = settings_of(args, predict, skip=('precision',) if int8 else ())
     r = write_predictions(args.model, args.paths, args.out, members=members, progress=True, **kw)
-    for p, e in r['skipped']: print(printable(f"skipped (unreadable): {p}: {e}"))
+    for p, e in r['skipped']: print('skipped (unreadable): ' + path_reason(p, e))
     print('\n'.join(f'{c} {k}' for c, k in r['counts'].items() if k))
     n_ok = r['done'] - len(r['skipped'])
     if r['interrupted']:

@@ -5,7 +5,7 @@
 # %% ../nbs/00_core.ipynb #252b32a2
 from __future__ import annotations
 import os, re, sys, json, time, errno, random, platform, shutil
-from contextlib import contextmanager
+from contextlib import contextmanager, ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ __all__ = ['CLASSES', 'LABEL_DEFINITIONS', 'LABEL_ALIASES', 'EXCLUDED_LABELS', '
            'canonical_label', 'notebook_host', 'data_path', 'seed_everything', 'get_device', 'cpu_has_fast_bf16',
            'pick_precision', 'autocast_dtype', 'device_info', 'check_device', 'atomic_path', 'DiskFull', 'disk_full',
            'atomic_folder', 'NotOurs', 'check_replaceable', 'OutputIsInput', 'check_output', 'folder_config',
-           'write_json', 'write_csv', 'load_csv', 'printable', 'Busy', 'folder_lock']
+           'write_json', 'write_csv', 'write_csvs', 'load_csv', 'printable', 'path_reason', 'Busy', 'folder_lock']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 CLASSES = ('Covid', 'Normal', 'Pneumonia')
@@ -304,8 +304,16 @@ def write_csv(df, # a pandas DataFrame
               **kwargs, # more `DataFrame.to_csv` arguments
              )->Path:
     "Write `df` to `path` without its index, atomically; non-UTF-8 file names in it are written as their bytes."
-    with atomic_path(path) as tmp: df.to_csv(tmp, **{'index': False, 'errors': 'surrogateescape', **kwargs})
-    return Path(path)
+    return write_csvs({path: df}, **kwargs)[0]
+
+def write_csvs(tables:dict, # {path: DataFrame}: files that belong together, such as a table and its dropped rows
+               **kwargs, # more `DataFrame.to_csv` arguments
+              )->list:
+    "`write_csv` for files that change together: all written to temporary files first, renamed only when every one is whole."
+    with ExitStack() as stack:
+        tmps = [stack.enter_context(atomic_path(p)) for p in tables]
+        for df, tmp in zip(tables.values(), tmps, strict=True): df.to_csv(tmp, **{'index': False, 'errors': 'surrogateescape', **kwargs})
+    return [Path(p) for p in tables]
 
 def load_csv(path:str|Path, # a CSV covidxray wrote (or any CSV)
              **kwargs, # more `pandas.read_csv` arguments
@@ -318,6 +326,13 @@ def printable(s, # a path or text, possibly holding a non-UTF-8 file name
              )->str:
     "`s` as text that any terminal can print: bytes that are not UTF-8 as `\\xff`."
     return os.fsencode(str(s)).decode('utf-8', 'backslashreplace')
+
+def path_reason(path, # a file
+                reason:str, # why it was skipped; covidxray's reasons usually start with the file's name already
+               )->str:
+    "'path: reason', printable, with the path said once."
+    p, reason = str(path), str(reason)
+    return printable(reason if reason.startswith(p) else f'{p}: {reason}')
 
 # %% ../nbs/00_core.ipynb #5b110bb3
 class Busy(RuntimeError):

@@ -16,7 +16,7 @@ from fastcore.parallel import parallel
 
 from .splits import deduplicate, patient_groups, fold_shortfall, assign_folds
 from .dicom import DICOM_EXTS, RASTER_EXTS, BadDicom, is_dicom, read_dicom, dicom_patient, MAX_PIXELS
-from .core import CLASSES, canonical_label, UnknownLabel, label_key, LABEL_ALIASES, EXCLUDED_LABELS, load_csv, printable
+from .core import CLASSES, canonical_label, UnknownLabel, label_key, LABEL_ALIASES, EXCLUDED_LABELS, load_csv, printable, path_reason
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'MIN_SIDE', 'COLUMNS', 'IEEE_PNEUMONIA', 'IEEE_EXCLUDED', 'IEEE_COVID', 'IEEE_VIEWS', 'FILE_COLS',
@@ -383,7 +383,8 @@ REASON_KINDS = (('duplicate', 'near-duplicate'), ('DICOM decoder missing', 'no D
                 ('missing file', 'missing'), ('empty class folder', 'empty class folder'),
                 ('view or modality', 'view'), ('view or modality', 'modality'), ('unknown label', 'Unknown label'),
                 ('unknown folder', 'is not a class'), ('excluded label', 'excluded'), ('no label', 'no label'),
-                ('outside class folders', 'outside any class folder'), ('same file twice', 'found twice'))
+                ('outside class folders', 'outside any class folder'), ('same file twice', 'found twice'),
+                ('conflicting labels', 'different labels'))
 
 def reason_kind(reason:str, # a `reason` string
                )->str:
@@ -410,7 +411,7 @@ class XrayIndex:
             out.append(f"{len(dr)} left out:\n" + kinds.value_counts().to_string())
             for kind, g in dr.groupby(kinds):
                 if kind == 'duplicate': continue
-                for r in g.head(max_files).itertuples(): out.append(printable(f"  [{kind}] {r.path}: {r.reason}"))
+                for r in g.head(max_files).itertuples(): out.append(f"  [{kind}] " + path_reason(r.path, r.reason))
                 if len(g) > max_files: out.append(f"  [{kind}] ... and {len(g) - max_files} more")
         return '\n'.join(out)
 
@@ -427,6 +428,11 @@ def index_sources(srcs, # folders or CSVs, in any layout `read_source` knows
     "Read, check, de-duplicate and fold every source."
     srcs = [Path(s).absolute() for s in ([srcs] if isinstance(srcs, (str, Path)) else srcs)]   # tables stay valid from any folder
     df = pd.concat([read_source(s, **kwargs) for s in srcs], ignore_index=True)
+    ok = df.reason == ''
+    labels = df[ok].groupby('path').label.agg(lambda s: sorted(set(s)))
+    for p, ls in labels[labels.map(len) > 1].items():                 # one file, two labels: neither can be trusted
+        df.loc[ok & (df.path == p), 'reason'] = (f"{p}: listed with different labels ({', '.join(ls)}): left out; "
+                                                 "correct its label where it is listed, then index again")
     twice = df.duplicated('path', keep='first') & (df.reason == '')
     df.loc[twice, 'reason'] = 'the same file was found twice (overlapping sources): indexed once'
     df = inspect_images(df, n_workers=n_workers)
@@ -455,7 +461,7 @@ def load_items(data, # folders/CSVs `covidxray index` reads, or the table it wro
         t = read_table(srcs[0])
         if 'fold' in t and t.fold.notna().all():
             bad = t[t.reason != '']
-            if len(bad): print(printable(f"{len(bad)} rows of {srcs[0]} left out: " + '; '.join(f'{r.path}: {r.reason}' for r in bad.head(3).itertuples())))
+            if len(bad): print(printable(f"{len(bad)} rows of {srcs[0]} left out: " + '; '.join(path_reason(r.path, r.reason) for r in bad.head(3).itertuples())))
             return t[t.reason == ''].drop(columns='reason').reset_index(drop=True).astype({'fold': int})
     ix = index_sources(srcs, n_folds=n_folds, seed=seed, n_workers=n_workers)
     for n in ix.notes: print(printable(f"{', '.join(map(str, srcs))}: {n}"))

@@ -89,9 +89,20 @@ def dicom_patient(path:str|Path, # a file
     pid = pid.strip()
     return '' if ANON_IDS.fullmatch(pid) else pid
 
+def _misnamed(path)->str|None:
+    "The fix for an ordinary image file with a DICOM name (a PNG saved as `.dcm`), or None."
+    try:
+        with open(path, 'rb') as f: f.seek(128); marked = f.read(4) == b'DICM'
+        if marked: return None
+        with Image.open(path) as im: fmt = im.format
+    except Exception: return None
+    ext = {'JPEG': 'jpg', 'TIFF': 'tif'}.get(fmt, str(fmt).lower())
+    return f"{path}: a {fmt} image with a DICOM name, not a DICOM file: rename it to {Path(path).stem}.{ext}."
+
 def read_dicom(path:str|Path, # a DICOM file
               )->np.ndarray:
     "`dicom_gray8` of the file at `path`, or `BadDicom` naming the file and the fix."
+    if why := _misnamed(path): raise BadDicom(why)
     try:
         with warnings.catch_warnings():   # pydicom warns about every oddity it can read past
             warnings.simplefilter('ignore'); ds = dcmread(path, force=True)

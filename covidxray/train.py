@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb #5629d056
 from __future__ import annotations
-import os, json, shutil, pickle, dataclasses, uuid
+import os, json, shutil, pickle, dataclasses, uuid, warnings
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
@@ -257,7 +257,9 @@ def _read_state(state_file:Path)->dict:
 def _load_checkpoint(learn:Learner):
     "The last epoch's weights and optimizer state, read with `weights_only=True`; whatever fails is one `BadCheckpoint`."
     f = Path(learn.path)/learn.model_dir/'last.pth'
-    try: learn.load('last', with_opt=True, weights_only=True)
+    try:
+        with warnings.catch_warnings():                               # fastai's and torch's warnings: the error says it all
+            warnings.simplefilter('ignore'); learn.load('last', with_opt=True, weights_only=True)
     except Exception as e:
         if isinstance(e, pickle.UnpicklingError): why = 'it holds pickled Python objects, not only tensors and numbers'
         else: why = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_weights.ipynb #743dc628
 from __future__ import annotations
-import os, socket, hashlib, importlib
+import os, socket, hashlib, importlib, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -67,7 +67,9 @@ def read_weights(path:str|Path, # .safetensors, or a PyTorch state dict (.pth/.p
     try:
         if path.suffix == '.safetensors': sd = safetensors.torch.load_file(str(path))
         else:
-            try: sd = torch.load(path, map_location='cpu', weights_only=True)
+            try:
+                with warnings.catch_warnings():             # torch's own advice (unpickle anyway) never reaches the user
+                    warnings.simplefilter('ignore'); sd = torch.load(path, map_location='cpu', weights_only=True)
             except Exception as e:
                 if 'weights_only' in str(e) or 'Unsupported global' in str(e):
                     raise BadWeights(f"{path} contains pickled Python objects, not just tensors, and covidxray does not run "

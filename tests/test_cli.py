@@ -224,52 +224,15 @@ def test_export_onnx_and_predict_with_onnx_runtime(tmp_path):
     r = cli('predict', tmp_path/'onnx', src, '--out', tmp_path/'bad.csv', '--engine', 'onnx', '--precision', 'int8', check=False)
     assert r.returncode == 2 and '--int8 --calib' in r.stderr, r.stderr
 
-def test_out_never_destroys_an_input(tmp_path, capsys):
-    "An --out that is an input, lies in the model folder, has an image's name, or is a folder covidxray did not write: refused, all intact."
-    from covidxray.cli import main
-    src = make_synthetic(tmp_path/'src', n_per_class=2, size=80, seed=7)
-    run, img = str(_model(tmp_path)), next(p for p in sorted(Path(src).rglob('*.png')) if '.lungs' not in p.parts)
-    assert main(['index', str(src), '--out', str(tmp_path/'t.csv'), '--folds', '2', '--workers', '0']) == 0
-    (tmp_path/'docs').mkdir(); (tmp_path/'docs'/'cv.pdf').write_bytes(b'mine')
-    before = {p: p.read_bytes() for p in [img, tmp_path/'t.csv', Path(run)/'model'/'config.json', tmp_path/'docs'/'cv.pdf']}
-    for argv, rc, says in [(['predict', run, str(img), '--out', str(img)], 2, "image's extension"),
-                           (['predict', run, str(tmp_path/'t.csv'), '--out', str(tmp_path/'t.csv')], 2, 'is also an input'),
-                           (['predict', run, str(src), '--out', str(tmp_path/'p.png')], 2, "image's extension"),
-                           (['predict', run, str(src), '--out', str(Path(run)/'model'/'config.json')], 2, 'inside the model folder'),
-                           (['predict', run, str(src), '--out', str(tmp_path/'docs')], 1, 'is a folder'),
-                           (['index', str(tmp_path/'t.csv'), '--out', str(tmp_path/'t.csv')], 2, 'is also an input'),
-                           (['export', str(Path(run)/'model'), '--onnx', '--out', str(tmp_path/'docs'), '--no-dynamo'], 1, 'cv.pdf')]:
-        assert main(argv) == rc, argv
-        err = capsys.readouterr().err
-        assert says in err and 'Traceback' not in err, (argv, err)
-    assert {p: p.read_bytes() for p in before} == before and os.listdir(tmp_path/'docs') == ['cv.pdf']
-
 def test_predict_a_table_of_paths(tmp_path, capsys):
-    "A CSV with a `path` column and no label column is a table of films, not an image; a CSV without a file column is refused."
+    "A CSV with a `path` column and no label column is a table of films, not an image."
     from covidxray.cli import main
     src = make_synthetic(tmp_path/'src', n_per_class=1, size=80, seed=3)
     run, imgs = str(_model(tmp_path)), [str(p) for p in sorted(Path(src).rglob('*.png')) if '.lungs' not in p.parts]
     pd.DataFrame({'path': imgs}).to_csv(tmp_path/'paths.csv', index=False)
     assert main(['predict', run, str(tmp_path/'paths.csv'), '--out', str(tmp_path/'p.csv')]) == 0
     p = pd.read_csv(tmp_path/'p.csv', keep_default_na=False)
-    assert p.path.tolist() == imgs and (p.error == '').all() and (p.pred != '').all()
-    pd.DataFrame({'name': imgs}).to_csv(tmp_path/'names.csv', index=False)
-    assert main(['predict', run, str(tmp_path/'names.csv'), '--out', str(tmp_path/'q.csv')]) == 2
-    err = capsys.readouterr().err
-    assert 'without a file column' in err and 'Traceback' not in err and not (tmp_path/'q.csv').exists()
-
-def test_train_refuses_a_table_that_leaks_across_folds(tmp_path, capsys):
-    "Two index tables joined (each film in two folds) would validate on trained films: refused with the counts, before any work."
-    from covidxray.cli import main
-    src = make_synthetic(tmp_path/'src', n_per_class=4, size=80, seed=3)
-    assert main(['index', str(src), '--out', str(tmp_path/'t.csv'), '--folds', '2', '--workers', '0']) == 0
-    t = pd.read_csv(tmp_path/'t.csv')
-    pd.concat([t, t.assign(fold=1 - t.fold)]).to_csv(tmp_path/'joined.csv', index=False)
-    capsys.readouterr()
-    rc = main(['train', str(tmp_path/'joined.csv'), '--out', str(tmp_path/'run'), '--arch', 'resnet10t', '--no-pretrained', '--epochs', '1'])
-    err = capsys.readouterr().err
-    assert rc == 2 and 'leaks across folds' in err and f'{len(t)} paths' in err and 'Traceback' not in err, err
-    assert not (tmp_path/'run'/'model').exists()
+    assert p.path.tolist() == imgs and (p.error == '').all() and (p.pred != '').all()   # refusals: test_hostile.py
 
 def test_folder_scan_accounts_for_every_entry(tmp_path, capsys):
     "A PACS export's extensionless DICOM is indexed and predicted; a broken link, a FIFO, a folder named x.png are each in items.dropped.csv."
@@ -302,13 +265,3 @@ def test_predict_refuses_pixel_bombs(tmp_path):
     p = pd.read_csv(tmp_path/'p.csv', keep_default_na=False).set_index(pd.read_csv(tmp_path/'p.csv').path.map(lambda s: Path(s).name))
     assert p.loc['ok.png', 'pred'] != '' and p.loc['bomb.dcm', 'pred'] == '' and p.loc['big.png', 'pred'] == ''
     assert 'MAX_PIXELS' in p.loc['bomb.dcm', 'error'] and 'MAX_PIXELS' in p.loc['big.png', 'error'], p.error.tolist()
-
-@pytest.mark.parametrize('opts, says', [(['--device', 'bogus'], 'is not a device'), (['--device', 'cuda:7'], 'no such device'),
-                                        (['--bs', '0'], '--bs must be 1 or more'), (['--workers', '-1'], '--workers must be 0')])
-def test_bad_options_refused_before_any_work(tmp_path, capsys, opts, says):
-    "A device that does not exist, --bs 0, --workers -1: exit 2 with one line, before a film is read or an output written."
-    from covidxray.cli import main
-    src = make_synthetic(tmp_path/'src', n_per_class=1, size=80, seed=3)
-    assert main(['predict', str(_model(tmp_path)), str(src), '--out', str(tmp_path/'p.csv'), *opts]) == 2
-    err = capsys.readouterr().err
-    assert says in err and 'Traceback' not in err and not (tmp_path/'p.csv').exists(), err
