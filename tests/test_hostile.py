@@ -53,6 +53,7 @@ CASES = [
     Case('--bs 0', 'predict {run} {src} --out {out}/p.csv --bs 0', 2, ('--bs must be 1 or more',)),
     Case('--workers -1', 'predict {run} {src} --out {out}/p.csv --workers -1', 2, ('--workers must be 0',)),
     Case('a hub revision that climbs', 'predict hf://lab/cxr@../../etc {src} --out {out}/p.csv', 2, ('is not a revision',)),
+    Case('a hub reference without an owner', 'predict hf://cxr {src} --out {out}/p.csv', 2, ('is not a hub model',)),
     Case('a path that does not exist', 'predict {run} {src}/nowhere.png --out {out}/p.csv', 2, ('does not exist',)),
 ]
 
