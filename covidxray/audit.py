@@ -22,7 +22,8 @@ from .data import open_xray, read_table, inspect_images
 from .splits import assign_folds, fold_shortfall, leakage
 from .inputs import ROI_COLS, blank_film
 from .lungs import lung_table, read_mask
-from .model import model_folders, embed, read_config, load_model, input_boxes
+from .folders import SEGMENTER, model_folders
+from .model import embed, read_config, load_model, input_boxes
 from .train import train_fold
 from .gradcam import load_inputs, load_mask, cam_maps, cam_in_lesion
 from .evaluate import evaluation_table
@@ -148,11 +149,11 @@ def audit(model:str|Path, # model folder, run folder or all-folds run folder
     rep = dict(n=len(items), model=[str(f) for f in folders], precision=precision, device=device_info())
     groups = items.get('group', items.patient_id)
     roi, model0 = cfg.get('roi') or {}, load_model(folders[0])    # the (first) model, loaded once for its features and Grad-CAM
-    seg = segmenter or (folders[0]/'lungs' if roi else None)
+    seg = segmenter or (folders[0]/SEGMENTER if roi else None)
     tmpdir = tempfile.TemporaryDirectory(); work = Path(tmpdir.name)
     items['lung_mask'] = ''
     if seg is not None:                          # the lungs, segmented: masks for the controls, the probe and Grad-CAM
-        lt = lung_table(seg, items.path, margin=roi.get('margin', 0.05), masks_dir=work/'lungs')
+        lt = lung_table(seg, items.path, margin=roi.get('margin', 0.05), masks_dir=work/'lung_masks')
         items['lung_mask'] = np.where(lt.lung_ok, lt.lung_mask, '')
         if roi: items = items.assign(**{c: lt[c].values for c in ROI_COLS})      # the model's own boxes, kept for every copy
         rep['lungs'] = dict(segmenter=str(seg), flagged=int((~lt.lung_ok).sum()), flagged_share=float((~lt.lung_ok).mean()),

@@ -10,6 +10,7 @@ from pathlib import Path
 from fastcore.docments import docments
 
 from . import __version__
+from .folders import CONFIG, SEGMENTER, MODEL, RUN_METRICS, HISTORY, model_problem   # the standard library only: no torch
 
 # %% auto #0
 __all__ = ['HELP', 'DEMO_CAM', 'SUBCOMMANDS', 'PATH_COMMANDS', 'MODEL_COMMANDS', 'add_settings', 'settings_of',
@@ -154,8 +155,8 @@ def run_train(args) -> int:
     out = Path(args.out)
     what = 'out-of-fold' if args.all_folds else f'fold {args.fold}'
     print(f"\n{what} validation: accuracy {m['accuracy']:.3f}, macro-F1 {m['f1_macro']:.3f}")
-    models = [str(out/p) for p in m['models']] if args.all_folds else [str(out/'model')]
-    print(f"wrote {', '.join(models)}, {out/'valid_metrics.json'} and the history (history.csv)")
+    models = [str(out/p) for p in m['models']] if args.all_folds else [str(out/MODEL)]
+    print(f"wrote {', '.join(models)}, {out/RUN_METRICS} and the history ({HISTORY})")
     return 0
 
 # %% ../nbs/11_cli.ipynb #9ad0f419
@@ -305,7 +306,7 @@ def run_demo(args) -> int:
     ix = index_sources(data, n_folds=5, seed=args.seed); write_csv(ix.items, out/'items.csv')
     print(f"[{time.time() - t0:.0f}s] indexed {len(ix.items)} synthetic X-rays -> {out/'items.csv'}")
     m = train_fold(ix.items, out/'run', seed=args.seed, **r)
-    print(f"[{time.time() - t0:.0f}s] trained: validation accuracy {m['accuracy']:.3f}, macro-F1 {m['f1_macro']:.3f} -> {out/'run'/'model'}")
+    print(f"[{time.time() - t0:.0f}s] trained: validation accuracy {m['accuracy']:.3f}, macro-F1 {m['f1_macro']:.3f} -> {out/'run'/MODEL}")
     rep = evaluate_model(out/'run', test, out/'eval', n_boot=300)
     print(f"[{time.time() - t0:.0f}s] external (synthetic) test set:\n{format_report(rep)}\n-> {out/'eval'}")
     write_csv(synthetic_lesions(test)[['path', 'label', 'mask']], out/'test_labels.csv')
@@ -315,7 +316,7 @@ def run_demo(args) -> int:
         print(f"{c['method']} ({c['layer']}) on the {c['n']} lesion films classified right: {c['share']:.0%} of each map lies in its lesion, "
               f"which covers {c['area']:.1%} of the film ({c['ratio']:.1f}x its share; {c['shuffled_ratio']:.1f}x in another "
               f"film's lesion); the map's peak is in the lesion on {c['hit_rate']:.0%} (chance {c['hit_chance']:.0%}).")
-    print(f"[{time.time() - t0:.0f}s] done. model: {out/'run'/'model'}; metrics: {out/'eval'/'metrics.json'}; "
+    print(f"[{time.time() - t0:.0f}s] done. model: {out/'run'/MODEL}; metrics: {out/'eval'/'metrics.json'}; "
           f"plots: {out/'eval'}; Grad-CAM grid: {g['grid']}")
     return 0
 
@@ -390,7 +391,7 @@ def run_lungs_segment(args) -> int:
     from covidxray.core import write_csv, load_csv, atomic_path
     from covidxray.data import image_paths, is_table
     from covidxray.lungs import lung_table, plot_lungs, LUNG_COLS
-    seg = Path(args.segmenter); seg = seg/'lungs' if (seg/'lungs'/'config.json').is_file() else seg
+    seg = Path(args.segmenter); seg = seg/SEGMENTER if (seg/SEGMENTER/CONFIG).is_file() else seg
     one = Path(args.data[0])
     items = (load_csv(one, keep_default_na=False) if len(args.data) == 1 and one.is_file() and is_table(one)
              and 'path' in pd.read_csv(one, nrows=0).columns else pd.DataFrame({'path': [str(p) for p in image_paths(args.data)]}))
@@ -470,12 +471,7 @@ def _check_paths(argv:list, # the command line's arguments
         p = Path(a)
         if not p.exists(): return f"{a} does not exist: check the path."
         if cmd in MODEL_COMMANDS and i == 0:                     # the first argument, before any option: the model
-            cfgs = [p/'config.json', p/'model'/'config.json', *sorted(p.glob('fold*/model/config.json'))]
-            found = [c for c in cfgs if c.is_file()] or [c for c in (p/'model.safetensors', p/'model'/'model.safetensors') if c.is_file()]
-            if not found: return (f"{a} holds no covidxray model: no config.json in it, in {p/'model'} or in {p/'fold*'/'model'}. "
-                                  "Pass a model folder (RUN/model) or a run folder written by `covidxray train`.")
-            bad = next((c for c in found if c.name == 'config.json' and not os.access(c, os.R_OK)), None)
-            if bad: return f"{bad} cannot be read (permission denied): fix its permissions or copy the model folder."
+            if why := model_problem(p): return why
     return None
 
 def _check_args(args:argparse.Namespace, # the parsed arguments

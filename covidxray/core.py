@@ -17,8 +17,8 @@ __all__ = ['CLASSES', 'LABEL_DEFINITIONS', 'LABEL_ALIASES', 'EXCLUDED_LABELS', '
            'BF16_AGREEMENT', 'CPU_FLAGS', 'LOCK_FILE', 'label_definition', 'label_key', 'UnknownLabel',
            'canonical_label', 'notebook_host', 'data_path', 'seed_everything', 'get_device', 'cpu_has_fast_bf16',
            'pick_precision', 'autocast_dtype', 'device_info', 'check_device', 'atomic_path', 'DiskFull', 'disk_full',
-           'atomic_folder', 'NotOurs', 'check_replaceable', 'OutputIsInput', 'check_output', 'folder_config',
-           'write_json', 'write_csv', 'write_csvs', 'load_csv', 'printable', 'path_reason', 'Busy', 'folder_lock']
+           'atomic_folder', 'NotOurs', 'check_replaceable', 'OutputIsInput', 'check_output', 'write_json', 'write_csv',
+           'write_csvs', 'load_csv', 'printable', 'path_reason', 'Busy', 'folder_lock']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 CLASSES = ('Covid', 'Normal', 'Pneumonia')
@@ -281,13 +281,6 @@ def check_output(out:str|Path, # where a command will write (a file, or a folder
         if o.is_relative_to(mf):
             raise OutputIsInput(f"--out {out} lies inside the model folder {mf}: writing it could make the model unloadable. "
                                 "Write outside the model folder.")
-
-def folder_config(folder:str|Path, # a folder that may hold a covidxray config.json
-                 )->dict:
-    "`folder`/config.json as a dict; `{}` if there is none or it is not a JSON object (for telling folders apart, not loading them)."
-    try: cfg = json.loads((Path(folder)/'config.json').read_text())
-    except (OSError, ValueError): return {}
-    return cfg if isinstance(cfg, dict) else {}
 
 def write_json(obj, # a JSON-able object; NumPy values and paths are converted
                path:str|Path, # the file to (re)write

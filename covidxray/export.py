@@ -13,17 +13,17 @@ from torch import nn
 from fastcore.meta import delegates
 
 from .core import atomic_folder
+from .folders import CONFIG, SEGMENTER, ONNX, ONNX_INT8, model_folders
 from .inputs import XrayFiles, input_spec
 from .lungs import save_segmenter, load_segmenter
-from .model import (XrayModel, BadModelFolder, read_config, load_model, model_folders, item_paths, input_boxes,
+from .model import (XrayModel, BadModelFolder, read_config, load_model, item_paths, input_boxes,
                              lung_segmenter, attach_segmenter, predict, softmax)
 
 # %% auto #0
-__all__ = ['ONNX_FILE', 'ONNX_INT8_FILE', 'ONNX_INSTALL', 'onnx_libs', 'preprocess_config', 'OnnxModel', 'load_onnx',
-           'ExportMismatch', 'quantize_onnx', 'export_onnx', 'export_models', 'onnx_members', 'predict_onnx']
+__all__ = ['ONNX_INSTALL', 'onnx_libs', 'preprocess_config', 'OnnxModel', 'load_onnx', 'ExportMismatch', 'quantize_onnx',
+           'export_onnx', 'export_models', 'onnx_members', 'predict_onnx']
 
 # %% ../nbs/10a_export.ipynb #fbab3187
-ONNX_FILE, ONNX_INT8_FILE = 'model.onnx', 'model.int8.onnx'
 ONNX_INSTALL = "pip install 'covidxray[onnx]'"
 
 def onnx_libs()->tuple:
@@ -81,13 +81,13 @@ def load_onnx(folder:str|Path, # an export folder (`export_onnx`)
     "The exported model in `folder`, for `predict`; a lung-crop model gets its segmenter back (in PyTorch)."
     folder = Path(folder)
     cfg = read_config(folder)
-    f = folder/(ONNX_INT8_FILE if int8 else ONNX_FILE)
+    f = folder/(ONNX_INT8 if int8 else ONNX)
     if not f.is_file():
-        fix = (f"export it with int8: covidxray export MODEL --onnx --int8 --calib IMAGES --out {folder}" if (folder/ONNX_FILE).is_file()
+        fix = (f"export it with int8: covidxray export MODEL --onnx --int8 --calib IMAGES --out {folder}" if (folder/ONNX).is_file()
                else f"export the model first (covidxray export {folder} --onnx --out DIR) and predict with DIR")
         raise FileNotFoundError(f"{f} is missing: {fix}.")
     m = OnnxModel(f, dict(cfg, engine='onnx', **({'precision': 'int8'} if int8 else {})), threads)
-    if cfg.get('roi'): attach_segmenter(m, load_segmenter(folder/'lungs'), cfg['roi'].get('margin', 0.05))
+    if cfg.get('roi'): attach_segmenter(m, load_segmenter(folder/SEGMENTER), cfg['roi'].get('margin', 0.05))
     return m
 
 # %% ../nbs/10a_export.ipynb #69c590e7
@@ -168,28 +168,28 @@ def export_onnx(model, # a float covidxray model, or its folder
     cfg, side = model.config, input_spec(model).size
     x = (_model_inputs(model, images, n) if images is not None
          else torch.randn(4, 3, side, side, generator=torch.Generator().manual_seed(0)))
-    with atomic_folder(out, ours=lambda f: (f/ONNX_FILE).is_file(), what='covidxray export folder (model.onnx)') as tmp:
-        _to_onnx(model, tmp/ONNX_FILE, x[:2], opset, dynamo)
-        onx.checker.check_model(str(tmp/ONNX_FILE))
+    with atomic_folder(out, ours=lambda f: (f/ONNX).is_file(), what=f'covidxray export folder ({ONNX})') as tmp:
+        _to_onnx(model, tmp/ONNX, x[:2], opset, dynamo)
+        onx.checker.check_model(str(tmp/ONNX))
         with torch.no_grad(): ref = model(x).numpy()
-        got = OnnxModel(tmp/ONNX_FILE, cfg)(x).numpy()
+        got = OnnxModel(tmp/ONNX, cfg)(x).numpy()
         dl, dp = float(np.abs(got - ref).max()), float(np.abs(softmax(got) - softmax(ref)).max())
         if not dp <= tol:
             raise ExportMismatch(f"ONNX Runtime's probabilities differ from PyTorch's by up to {dp:.2g} (logits by {dl:.2g}; "
                                  f"tolerance {tol:g}) on {len(x)} images: {out} not written. Try the other exporter "
                                  f"(dynamo={not dynamo}) or another opset.")
-        opsets = {o.domain or 'ai.onnx': o.version for o in onx.load(str(tmp/ONNX_FILE), load_external_data=False).opset_import}
-        info = dict(file=ONNX_FILE, opset=opsets.get('ai.onnx'), exporter='dynamo' if dynamo else 'torchscript', input='input',
+        opsets = {o.domain or 'ai.onnx': o.version for o in onx.load(str(tmp/ONNX), load_external_data=False).opset_import}
+        info = dict(file=ONNX, opset=opsets.get('ai.onnx'), exporter='dynamo' if dynamo else 'torchscript', input='input',
                     output='logits', dynamic_axes=['batch'], torch=torch.__version__, onnx=onx.__version__, onnxruntime=ort.__version__,
                     check=dict(n=len(x), images='given' if images is not None else 'random', max_abs_diff_logits=dl,
                                max_abs_diff_probs=dp))
         if int8:
-            q = quantize_onnx(tmp/ONNX_FILE, tmp/ONNX_INT8_FILE, x.numpy())
-            p8 = softmax(OnnxModel(tmp/ONNX_INT8_FILE, cfg)(x).numpy())
+            q = quantize_onnx(tmp/ONNX, tmp/ONNX_INT8, x.numpy())
+            p8 = softmax(OnnxModel(tmp/ONNX_INT8, cfg)(x).numpy())
             info['int8'] = dict(q, check_agreement=float((p8.argmax(1) == ref.argmax(1)).mean()),
                                 check_max_abs_diff_probs=float(np.abs(p8 - softmax(ref)).max()))
-        if cfg.get('roi'): save_segmenter(lung_segmenter(model), tmp/'lungs')   # the crop's segmenter, in PyTorch
-        (tmp/'config.json').write_text(json.dumps({**cfg, 'onnx': info, 'preprocess': preprocess_config(cfg)}, indent=1, default=str) + '\n')
+        if cfg.get('roi'): save_segmenter(lung_segmenter(model), tmp/SEGMENTER)   # the crop's segmenter, in PyTorch
+        (tmp/CONFIG).write_text(json.dumps({**cfg, 'onnx': info, 'preprocess': preprocess_config(cfg)}, indent=1, default=str) + '\n')
     return dict(out=Path(out), **info)
 
 # %% ../nbs/10a_export.ipynb #9e47f33a

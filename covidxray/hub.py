@@ -10,12 +10,14 @@ from pathlib import Path
 import pandas as pd
 
 from .core import CLASSES, atomic_path
+from .folders import CONFIG, WEIGHTS, SEGMENTER, RUN_METRICS, MODEL_FILES, model_and_run
 from .model import read_config, load_model, BadModelFolder
 
 # %% auto #0
-__all__ = ['HUB_PREFIX', 'WARNING', 'LIMITATIONS', 'INTENDED_USE', 'CARD_SECTIONS', 'HUB_FILES', 'is_hub_ref', 'parse_hub_ref',
-           'check_revision', 'model_and_run', 'card_inputs', 'training_counts', 'test_set_kind', 'model_card',
-           'check_card', 'write_card', 'BadHubModel', 'hub_folder', 'load_from_hub', 'stage_model', 'push_to_hub']
+__all__ = ['HUB_PREFIX', 'WARNING', 'LIMITATIONS', 'NONCOMMERCIAL', 'INTENDED_USE', 'CARD_SECTIONS', 'HUB_FILES', 'is_hub_ref',
+           'parse_hub_ref', 'check_revision', 'card_inputs', 'training_counts', 'test_set_kind', 'weights_license',
+           'model_card', 'check_card', 'write_card', 'BadHubModel', 'hub_folder', 'load_from_hub', 'stage_model',
+           'push_to_hub']
 
 # %% ../nbs/10b_hub.ipynb #7e353fd7
 HUB_PREFIX = 'hf://'
@@ -52,23 +54,12 @@ def _json_in(path:str|Path|None, # a JSON file, or the folder that holds it
     "(the JSON object, its file) at `path`; (None, None) without a path; a missing or bad file names itself and the fix."
     if path is None: return None, None
     f = Path(path)/name if Path(path).is_dir() else Path(path)
-    cmd = {'metrics.json': 'evaluate', 'audit.json': 'audit', 'valid_metrics.json': 'train'}.get(name, 'evaluate')
+    cmd = {'metrics.json': 'evaluate', 'audit.json': 'audit', RUN_METRICS: 'train'}.get(name, 'evaluate')
     if not f.is_file(): raise FileNotFoundError(f"{f} does not exist: pass the folder `covidxray {cmd}` wrote (--out), or its {name}.")
     try: d = json.loads(f.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as e: raise ValueError(f"{f} is not valid JSON ({e}): rewrite it.") from None
     if not isinstance(d, dict): raise ValueError(f"{f} holds a JSON {type(d).__name__}, not a covidxray report.")
     return d, f
-
-def model_and_run(path:str|Path, # a model folder, or a run folder (`covidxray train --out`)
-                  run:str|Path|None=None, # the run folder, if known
-                 )->tuple[Path, Path|None]:
-    "(the model folder, the run folder or None): RUN stands for RUN/model and its own run; an all-folds run is refused (publish one model)."
-    p = Path(path)
-    if not (p/'config.json').is_file() and (p/'model'/'config.json').is_file():
-        return p/'model', Path(run) if run else (p if (p/'valid_metrics.json').is_file() else None)
-    if not (p/'config.json').is_file() and any(p.glob('fold*/model/config.json')):
-        raise ValueError(f"{p} is an all-folds run: publish one fold's model ({p}/foldK/model, or {p}/foldK as its run).")
-    return p, Path(run) if run else None
 
 def card_inputs(model_dir:str|Path, # the model folder (config.json, model.safetensors)
                 run:str|Path|None=None, # the run folder (`covidxray train --out`): valid_metrics.json
@@ -79,7 +70,7 @@ def card_inputs(model_dir:str|Path, # the model folder (config.json, model.safet
     "Everything the card reports, read from the files the pipeline wrote (nothing recomputed); absent ones are None."
     model_dir, run = model_and_run(model_dir, run)
     cfg = read_config(model_dir)
-    valid = _json_in(run, 'valid_metrics.json')[0]
+    valid = _json_in(run, RUN_METRICS)[0]
     ev, ev_file = _json_in(evaluation, 'metrics.json')
     au = _json_in(audit, 'audit.json')[0]
     preds = ev_file.parent/'predictions.csv' if ev_file is not None else None
@@ -176,6 +167,17 @@ def _sec_model(cfg:dict)->str:
             ('weights file', '`model.safetensors` (safetensors: loading runs no code)')]
     return '## The model\n\n' + _md_table(pd.DataFrame(rows, columns=['', ''])) + '\n'
 
+NONCOMMERCIAL = {'ieee8023': "many of its images are CC BY-NC-SA or CC BY-NC-ND (its metadata.csv names each image's licence)",
+                 'siim': "MIDRC-RICORD's films are CC BY-NC 4.0 and the challenge's terms are research, non-commercial"}
+
+def weights_license(table:pd.DataFrame|None, # the training table (with `source`), or None
+                   )->tuple[str, str]:
+    "(the licence identifier for the card, why): CC BY-NC 4.0 when a training source is non-commercial, else Apache-2.0, as the code."
+    nc = sorted(set(table.source.astype(str)) & set(NONCOMMERCIAL)) if table is not None and 'source' in table else []
+    if nc: return 'cc-by-nc-4.0', ('Trained on images under non-commercial terms (' + '; '.join(f'{s}: {NONCOMMERCIAL[s]}' for s in nc) +
+                                   '): the weights are published under CC BY-NC 4.0, **not for commercial use**.')
+    return 'apache-2.0', ''
+
 def _sec_data(cfg:dict, table:pd.DataFrame|None)->str:
     t = cfg.get('training') or {}
     n = f"{t['n_train']} training and {t['n_valid']} validation images (fold {t.get('fold')})" if 'n_train' in t else 'not recorded'
@@ -186,7 +188,7 @@ def _sec_data(cfg:dict, table:pd.DataFrame|None)->str:
     out += ("Images per source and class in the training table (patient-grouped folds; near-duplicates merged by "
             "`covidxray index`); the totals include the validation fold, counted apart in the last column:\n\n" + _md_table(training_counts(table, t.get('fold'), cfg['classes'])) + '\n')
     return out + ("\nEach source's images carry that source's licence (some are non-commercial, CC BY-NC-SA / CC BY-NC-ND): "
-                  "check them before any commercial use of this model.\n")
+                  "check them before any commercial use of this model. " + weights_license(table)[1] + "\n")
 
 def _sec_eval(ev:dict|None, valid:dict|None, cfg:dict, kind:tuple[str, str], test_set:str|None)->str:
     out = '## Evaluation\n\n'
@@ -298,7 +300,7 @@ def model_card(model_dir:str|Path, # the model folder (config.json, model.safete
                audit:str|Path|None=None, # `covidxray audit`'s folder (audit.json)
                train_table:str|Path|None=None, # the training table (`covidxray index`): sources and counts, and whether the test set is external
                test_set:str|None=None, # what the test set is, in words (e.g. 'fold 0 of the dev set')
-               license:str='apache-2.0', # the licence of the weights (the card adds the training images' own terms)
+               license:str|None=None, # the weights' licence; None: `weights_license` of the training table (non-commercial sources: CC BY-NC 4.0)
               ):
     "A `huggingface_hub.ModelCard` for the model: metadata (model-index with the test figures) and a body built from the pipeline's own reports."
     from huggingface_hub import ModelCard, ModelCardData
@@ -312,7 +314,7 @@ def model_card(model_dir:str|Path, # the model folder (config.json, model.safete
               'overlap': 'overlaps the training data', 'unknown': 'not known to be external'}.get(kind[0])
     dataset = ((test_set or 'test set') + (f' ({caveat})' if caveat else '') if ev and ev.get('n')
                else f"validation fold {fold} (the model's own, not external)")
-    data = ModelCardData(license=license, library_name='covidxray', pipeline_tag='image-classification', model_name=name,
+    data = ModelCardData(license=license or weights_license(d['table'])[0], library_name='covidxray', pipeline_tag='image-classification', model_name=name,
                          tags=['covidxray', 'chest-x-ray', 'covid-19', 'pneumonia', 'medical-imaging', 'not-for-clinical-use',
                                'timm', 'fastai', 'safetensors', cfg['arch']],
                          metrics=['accuracy', 'f1', 'roc_auc'], eval_results=_eval_results(ev, d['valid'], dataset) or None)
@@ -349,7 +351,7 @@ def write_card(card, # a `ModelCard`
     return out
 
 # %% ../nbs/10b_hub.ipynb #2e4390f5
-HUB_FILES = ('config.json', 'model.safetensors', 'lungs/config.json', 'lungs/model.safetensors', 'README.md', 'results/*.json')
+HUB_FILES = (*MODEL_FILES, 'README.md', 'results/*.json')   # a model folder's files, its card and its reports: nothing pickled
 
 class BadHubModel(ValueError):
     "A hub repository (or a folder) that is not a covidxray model covidxray can load safely."
@@ -382,13 +384,13 @@ def hub_folder(ref:str|Path, # a model folder, 'owner/name', or 'hf://owner/name
         if not folder.resolve().is_relative_to(snapshots):               # a crafted ref file in the cache points elsewhere
             raise BadHubModel(f"{where}: the hub cache points outside its own snapshots ({folder}): the cache was tampered with. "
                               f"Delete {snapshots.parent} and download the model again.")
-    if not (folder/'config.json').is_file():
+    if not (folder/CONFIG).is_file():
         raise BadHubModel(f"{where} holds no config.json: it is not a covidxray model (push one with `covidxray push`).")
-    if not (folder/'model.safetensors').is_file():
+    if not (folder/WEIGHTS).is_file():
         raise BadHubModel(f"{where} holds no model.safetensors: covidxray loads safetensors weights only, never pickled "
                           "files (.bin, .pt, .pkl), which can run code when read.")
     cfg = read_config(folder)
-    if cfg.get('roi') and not (folder/'lungs'/'model.safetensors').is_file():
+    if cfg.get('roi') and not (folder/SEGMENTER/WEIGHTS).is_file():
         raise BadHubModel(f"{where} is a lung-crop model without its segmenter (lungs/model.safetensors).")
     return folder
 
@@ -410,9 +412,9 @@ def stage_model(model_dir:str|Path, # the model folder to publish
     "Copy what a hub repo holds into `dest`: config.json, model.safetensors, lungs/, README.md, results/*.json; returns the files."
     src, dest = Path(model_dir), Path(dest)
     read_config(src)
-    if not (src/'model.safetensors').is_file(): raise BadModelFolder(f"{src/'model.safetensors'} is missing: nothing to publish.")
+    if not (src/WEIGHTS).is_file(): raise BadModelFolder(f"{src/WEIGHTS} is missing: nothing to publish.")
     dest.mkdir(parents=True, exist_ok=True)
-    for f in ('config.json', 'model.safetensors', 'lungs/config.json', 'lungs/model.safetensors'):
+    for f in MODEL_FILES:
         if (src/f).is_file(): (dest/f).parent.mkdir(exist_ok=True); shutil.copy2(src/f, dest/f)
     for what, name in ((evaluation, 'metrics.json'), (audit, 'audit.json')):
         f = _json_in(what, name)[1]
@@ -442,6 +444,6 @@ def push_to_hub(model_dir:str|Path, # the model folder (RUN/model), or the run f
     with tempfile.TemporaryDirectory() as tmp:
         files = stage_model(model_dir, tmp, card, evaluation, audit)
         url = api.create_repo(repo_id, private=private, exist_ok=True)
-        info = api.upload_folder(repo_id=repo_id, folder_path=tmp, delete_patterns=['lungs/*', 'results/*'],
+        info = api.upload_folder(repo_id=repo_id, folder_path=tmp, delete_patterns=[f'{SEGMENTER}/*', 'results/*'],
                                  commit_message=commit_message or f"covidxray {read_config(model_dir)['arch']} model and its card")
     return dict(repo_id=repo_id, url=str(url), files=files, commit=getattr(info, 'oid', None), private=private)

@@ -22,16 +22,17 @@ from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader as FastaiLoader
 import fastai.callback.schedule   # noqa: F401  (adds Learner.fit_one_cycle)
 
-from .core import get_device, seed_everything, write_json, write_csv, load_csv, atomic_path, atomic_folder, folder_config, check_replaceable
+from .core import get_device, seed_everything, write_json, write_csv, load_csv, atomic_path, atomic_folder, check_replaceable
+from .folders import CONFIG, WEIGHTS, SEGMENTER_KIND, SEGMENTER_FOLDER, is_segmenter_folder
 from .data import open_xray, BadImage, IMAGE_EXTS
 from .inputs import InputSpec, to_model_input, ROI_COLS
 from .weights import timm_cfg, pretrained_source, package_weights, fit_state_dict, read_weights
 
 # %% auto #0
-__all__ = ['SEG_FORMAT', 'SEGMENTER_FOLDER', 'LUNG_COLS', 'mask_pairs', 'read_mask', 'seg_pixels', 'seg_aug', 'LungPairs',
-           'LungSegmenter', 'build_segmenter', 'seg_spec', 'clean_mask', 'mask_check', 'lung_box', 'dice',
-           'DiceBCELoss', 'is_segmenter_folder', 'save_segmenter', 'load_segmenter', 'train_segmenter', 'segment_probs',
-           'segmenter_id', 'lung_table', 'add_lung_boxes', 'plot_lungs']
+__all__ = ['SEG_FORMAT', 'LUNG_COLS', 'mask_pairs', 'read_mask', 'seg_pixels', 'seg_aug', 'LungPairs', 'LungSegmenter',
+           'build_segmenter', 'seg_spec', 'clean_mask', 'mask_check', 'lung_box', 'dice', 'DiceBCELoss',
+           'save_segmenter', 'load_segmenter', 'train_segmenter', 'segment_probs', 'segmenter_id', 'lung_table',
+           'add_lung_boxes', 'plot_lungs']
 
 # %% ../nbs/04a_lungs.ipynb #ad5281f1
 def _resolve(p, root:Path)->str:
@@ -126,7 +127,7 @@ def build_segmenter(encoder:str='tf_efficientnet_lite0', # a timm backbone (smp'
         fit_state_dict(net.encoder.model, package_weights(encoder), source=f"{encoder}'s weights package",
                        ignore=('conv_head.', 'bn2.', 'classifier.'))
     data = timm.data.resolve_data_config(pretrained_cfg=timm_cfg(encoder))
-    return LungSegmenter(net, dict(kind='lung-segmenter', encoder=encoder, size=size, decoder_channels=list(decoder_channels),
+    return LungSegmenter(net, dict(kind=SEGMENTER_KIND, encoder=encoder, size=size, decoder_channels=list(decoder_channels),
                                    mean=list(data['mean']), std=list(data['std']), threshold=0.5, format=SEG_FORMAT,
                                    pretrained=source or 'none'))
 
@@ -199,34 +200,27 @@ def _split(pairs:pd.DataFrame, valid_pct:float, seed:int):
     tr, va = next(GroupShuffleSplit(1, test_size=valid_pct, random_state=seed).split(pairs, groups=pairs.group))
     return tr, va
 
-SEGMENTER_FOLDER = "covidxray segmenter folder (config.json of kind 'lung-segmenter')"
-
-def is_segmenter_folder(folder:str|Path, # any folder
-                       )->bool:
-    "Whether `folder` holds a segmenter `save_segmenter` wrote (so that saving may replace it)."
-    return folder_config(folder).get('kind') == 'lung-segmenter'
-
 def save_segmenter(seg:nn.Module, # a segmenter with `.config`
                    folder:str|Path, # the folder to (re)write
                   )->Path:
     "`folder`/config.json and `folder`/model.safetensors, written beside and swapped into place (`core.atomic_folder`)."
     with atomic_folder(folder, ours=is_segmenter_folder, what=SEGMENTER_FOLDER) as tmp:
-        safetensors.torch.save_file({k: v.detach().cpu().contiguous() for k, v in seg.state_dict().items()}, str(tmp/'model.safetensors'))
-        write_json(seg.config, tmp/'config.json')
+        safetensors.torch.save_file({k: v.detach().cpu().contiguous() for k, v in seg.state_dict().items()}, str(tmp/WEIGHTS))
+        write_json(seg.config, tmp/CONFIG)
     return Path(folder)
 
 def load_segmenter(folder:str|Path, # a folder written by `save_segmenter` (or a classifier's `lungs/`)
                   )->nn.Module:
     "The segmenter in `folder`, in eval mode, read without executing code."
-    f = Path(folder)/'config.json'
+    f = Path(folder)/CONFIG
     try: cfg = json.loads(f.read_text())
     except FileNotFoundError: raise FileNotFoundError(f"{f} is missing: {folder} is not a lung segmenter folder. "
                                                       "Train one with `covidxray lungs train`.") from None
     except json.JSONDecodeError as e: raise ValueError(f"{f} is not valid JSON ({e}): retrain the segmenter.") from None
-    if not isinstance(cfg, dict) or cfg.get('kind') != 'lung-segmenter':
+    if not isinstance(cfg, dict) or cfg.get('kind') != SEGMENTER_KIND:
         raise ValueError(f"{f} does not describe a lung segmenter: point to a folder written by `covidxray lungs train`.")
     seg = build_segmenter(cfg['encoder'], pretrained=False, size=cfg['size'], decoder_channels=tuple(cfg['decoder_channels']))
-    fit_state_dict(seg, read_weights(Path(folder)/'model.safetensors'), source=str(Path(folder)/'model.safetensors'))
+    fit_state_dict(seg, read_weights(Path(folder)/WEIGHTS), source=str(Path(folder)/WEIGHTS))
     seg.config = cfg
     return seg.eval()
 

@@ -28,14 +28,15 @@ from .core import CLASSES, get_device, pick_precision, autocast_dtype, atomic_pa
 from .weights import timm_cfg, read_weights, fit_state_dict, pretrained_source, package_weights
 from .data import image_paths, open_xray, BadImage
 from .inputs import InputSpec, input_spec, XrayFiles, TTA_VIEWS, xray_pixels, to_model_input, read_side, ROI_COLS, LungRegion, INTENSITIES, ROIS
-from .lungs import LungSegmenter, load_segmenter, save_segmenter, lung_table, segmenter_id, is_segmenter_folder
+from .lungs import LungSegmenter, load_segmenter, save_segmenter, lung_table, segmenter_id
+from .folders import CONFIG, WEIGHTS, SEGMENTER, MODEL_FOLDER, is_model_folder, model_folders
 
 # %% auto #0
-__all__ = ['ARCHS', 'MODEL_FORMAT', 'MODEL_FOLDER', 'ArchConfig', 'UnknownArch', 'arch_config', 'XrayModel', 'build_model',
-           'xray_loss', 'CPUAutocast', 'set_precision', 'is_model_folder', 'save_model', 'BadModelFolder',
-           'weights_sha256', 'read_config', 'tidy_model_folder', 'load_model', 'attach_segmenter', 'lung_segmenter',
-           'input_boxes', 'softmax', 'nll', 'fit_temperature', 'item_paths', 'predict_batches', 'predict', 'embed',
-           'fold_models', 'model_folders', 'prediction_rows', 'predict_paths', 'write_predictions']
+__all__ = ['ARCHS', 'MODEL_FORMAT', 'ArchConfig', 'UnknownArch', 'arch_config', 'XrayModel', 'build_model', 'xray_loss',
+           'CPUAutocast', 'set_precision', 'save_model', 'BadModelFolder', 'weights_sha256', 'read_config',
+           'tidy_model_folder', 'load_model', 'attach_segmenter', 'lung_segmenter', 'input_boxes', 'softmax', 'nll',
+           'fit_temperature', 'item_paths', 'predict_batches', 'predict', 'embed', 'prediction_rows', 'predict_paths',
+           'write_predictions']
 
 # %% ../nbs/05_model.ipynb #8b69d1d2
 @dataclass(frozen=True)
@@ -197,13 +198,6 @@ def set_precision(learn, # a fastai `Learner`
 
 # %% ../nbs/05_model.ipynb #ad151f01
 MODEL_FORMAT = 1
-MODEL_FOLDER = 'covidxray model folder (model.safetensors)'
-
-def is_model_folder(folder:str|Path, # any folder
-                   )->bool:
-    "Whether `folder` is a model folder `save_model` wrote, even a damaged one (so that saving may replace it): its weights, not a segmenter's."
-    return (Path(folder)/'model.safetensors').is_file() and not is_segmenter_folder(folder)
-
 def save_model(model:XrayModel, # the model, with `.config`
                folder:str|Path, # the model folder to (re)write
                **extra, # more configuration (training settings, metrics)
@@ -211,11 +205,11 @@ def save_model(model:XrayModel, # the model, with `.config`
     "Write `folder`/config.json and `folder`/model.safetensors atomically (`core.atomic_folder`); returns `folder`."
     with atomic_folder(folder, ours=is_model_folder, what=MODEL_FOLDER) as tmp:
         sd = {k: v.detach().to('cpu').contiguous() for k, v in model.state_dict().items()}
-        safetensors.torch.save_file(sd, str(tmp/'model.safetensors'), metadata={'format': 'pt', 'covidxray': str(MODEL_FORMAT)})
-        os.chmod(tmp/'model.safetensors', 0o644 & ~_umask())                  # as every other file (safetensors writes 0600)
-        cfg = {**model.config, **extra, 'format': MODEL_FORMAT, 'weights_sha256': weights_sha256(tmp/'model.safetensors')}
-        if cfg.get('roi'): save_segmenter(lung_segmenter(model), tmp/'lungs')   # a lung-crop model carries its segmenter
-        (tmp/'config.json').write_text(json.dumps(cfg, indent=1, default=str) + '\n')
+        safetensors.torch.save_file(sd, str(tmp/WEIGHTS), metadata={'format': 'pt', 'covidxray': str(MODEL_FORMAT)})
+        os.chmod(tmp/WEIGHTS, 0o644 & ~_umask())                  # as every other file (safetensors writes 0600)
+        cfg = {**model.config, **extra, 'format': MODEL_FORMAT, 'weights_sha256': weights_sha256(tmp/WEIGHTS)}
+        if cfg.get('roi'): save_segmenter(lung_segmenter(model), tmp/SEGMENTER)   # a lung-crop model carries its segmenter
+        (tmp/CONFIG).write_text(json.dumps(cfg, indent=1, default=str) + '\n')
     return Path(folder)
 
 class BadModelFolder(ValueError):
@@ -259,7 +253,7 @@ _CONFIG_KEYS = dict(arch=str, classes=list, head=dict)    # what `load_model` ne
 def read_config(folder:str|Path, # a model folder
                )->dict:
     "`folder`/config.json, checked: every problem is one `BadModelFolder` naming the file and the fix."
-    f, fix = Path(folder)/'config.json', "Point to a model folder written by `covidxray train` (RUN/model), or retrain it."
+    f, fix = Path(folder)/CONFIG, "Point to a model folder written by `covidxray train` (RUN/model), or retrain it."
     if not f.is_file():
         raise BadModelFolder(f"{f} is missing: {Path(folder)} is not a covidxray model folder (config.json and model.safetensors). {fix}")
     try: cfg = json.loads(f.read_text())
@@ -289,17 +283,17 @@ def load_model(folder:str|Path, # a folder written by `save_model`
     "The model in `folder` (eval mode, `.config` set), built from config.json and loaded from safetensors."
     folder = Path(folder)
     cfg = read_config(folder)
-    if not (folder/'model.safetensors').is_file():
-        raise FileNotFoundError(f"{folder/'model.safetensors'} is missing: {folder} is not a complete covidxray model folder. "
+    if not (folder/WEIGHTS).is_file():
+        raise FileNotFoundError(f"{folder/WEIGHTS} is missing: {folder} is not a complete covidxray model folder. "
                                 "Point to RUN/model written by `covidxray train`, or retrain it.")
     model = build_model(cfg['arch'], n_classes=len(cfg['classes']), pretrained=False, ps=cfg['head'].get('ps', 0.5),
                         lin_ftrs=cfg['head'].get('lin_ftrs'), channels_last=cfg.get('channels_last', False), classes=cfg['classes'])
-    if cfg.get('weights_sha256') and weights_sha256(folder/'model.safetensors') != cfg['weights_sha256']:
-        raise BadModelFolder(f"{folder/'model.safetensors'} is not the weights {folder/'config.json'} was written for (its SHA-256 "
+    if cfg.get('weights_sha256') and weights_sha256(folder/WEIGHTS) != cfg['weights_sha256']:
+        raise BadModelFolder(f"{folder/WEIGHTS} is not the weights {folder/CONFIG} was written for (its SHA-256 "
                              "differs from the recorded 'weights_sha256'): a config or a weights file was swapped in. Put back the "
                              "model folder as `covidxray train` wrote it, or retrain.")
-    fit_state_dict(model, read_weights(folder/'model.safetensors'), source=str(folder/'model.safetensors'))
-    if cfg.get('roi'): attach_segmenter(model, load_segmenter(folder/'lungs'), cfg['roi'].get('margin', 0.05), cfg['roi'].get('kind', 'lungs'))
+    fit_state_dict(model, read_weights(folder/WEIGHTS), source=str(folder/WEIGHTS))
+    if cfg.get('roi'): attach_segmenter(model, load_segmenter(folder/SEGMENTER), cfg['roi'].get('margin', 0.05), cfg['roi'].get('kind', 'lungs'))
     model.config = cfg
     return model.to(get_device(device) if device is not None else 'cpu').eval()
 
@@ -479,23 +473,6 @@ def embed(model, # a model, or a model folder
         out = torch.cat([m.features(xb.to(device)).float().mean((2, 3)).cpu() for xb, _ in dl])
     m.train(was_training)
     return out.numpy()
-
-# %% ../nbs/05_model.ipynb #0bfb1ab8
-def fold_models(out:str|Path, # a run folder written by `train_folds`
-               )->list[Path]:
-    "The model folders of every fold under `out`, in fold order."
-    ms = sorted((p.parent for p in Path(out).glob('fold*/model/config.json')), key=lambda p: int(p.parent.name[4:]))
-    if not ms: raise FileNotFoundError(f"No fold models under {out}: train them with `covidxray train DATA --out {out} --all-folds`.")
-    return ms
-
-def model_folders(path:str|Path, # a model folder, a run folder, or an all-folds run folder
-                 )->list[Path]:
-    "The model folder(s) at `path`: one model, or every fold's model of an all-folds run."
-    p = Path(path)
-    if not p.exists(): raise FileNotFoundError(f"{p} does not exist: pass a model folder (RUN/model) or a run folder.")
-    for m in (p, p/'model'):                       # a model folder, even a damaged one: `read_config` says what is wrong
-        if any((m/n).is_file() for n in ('config.json', 'model.safetensors')): return [m]
-    return fold_models(p)
 
 # %% ../nbs/05_model.ipynb #0fe1a39b
 def prediction_rows(paths, # a batch's image paths

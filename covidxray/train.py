@@ -23,11 +23,12 @@ from fastai.torch_core import params, get_model, rank_distrib, num_distrib, Long
 
 from .core import (CLASSES, get_device, seed_everything, write_json, write_csv, load_csv, cpu_has_fast_bf16, device_info,
                             check_replaceable, folder_lock, atomic_path)
+from .folders import CONFIG, MODEL, CHECKPOINT, HISTORY, RUN_METRICS, RUN_PREDS, MODEL_FOLDER, is_model_folder, fold_models, fold_folder
 from .splits import fold_leaks
 from .inputs import xray_dls, input_spec, intensity_tfm, ROIS
 from .adversary import SourceAdversary, ADVERSARIES
 from .lungs import load_segmenter, add_lung_boxes
-from .model import attach_segmenter, arch_config, build_model, xray_loss, set_precision, save_model, predict, fit_temperature, nll, fold_models, read_config, tidy_model_folder, is_model_folder, MODEL_FOLDER
+from .model import attach_segmenter, arch_config, build_model, xray_loss, set_precision, save_model, predict, fit_temperature, nll, read_config, tidy_model_folder
 
 # %% auto #0
 __all__ = ['RECIPES', 'f1_macro', 'body_head_split', 'xray_learner', 'RunTracker', 'XrayDistributedTrainer', 'distributed',
@@ -133,7 +134,7 @@ class RunTracker(Callback):
     order = 60   # after the Recorder
     def __init__(self, out:Path, monitor:str='f1_macro', patience:int|None=None, state:dict|None=None):
         self.out, self.monitor, self.patience = Path(out), monitor, patience
-        self.ckpt = self.out/'checkpoint'
+        self.ckpt = self.out/CHECKPOINT
         self.state = dict(phase=0, epoch=-1, global_epoch=-1, best=None, best_epoch=None, wait=0, stopped=False, done=False)
         if state: self.state.update(state)
         self.phase = self.state['phase']
@@ -153,7 +154,7 @@ class RunTracker(Callback):
         else: st['wait'] += 1
         if rank_distrib() == 0:
             self.ckpt.mkdir(parents=True, exist_ok=True)
-            hist = self.ckpt/'history.csv'         # the run in progress's, rewritten whole and atomically; RUN/history.csv at the end
+            hist = self.ckpt/HISTORY         # the run in progress's, rewritten whole and atomically; RUN/history.csv at the end
             write_csv(pd.concat([load_csv(hist), pd.DataFrame([row])], ignore_index=True) if hist.exists() else pd.DataFrame([row]), hist)
             if better:
                 sd = {k: v.detach().cpu().contiguous() for k, v in get_model(self.model).state_dict().items()}
@@ -214,13 +215,13 @@ def _phases(epochs:int, freeze_epochs:int, lr:float)->list:
 
 def _clear_run(out:Path):
     "A fresh run's start: the previous run's checkpoint goes; its model, metrics and history stay until the new run's replace them."
-    shutil.rmtree(out/'checkpoint', ignore_errors=True)
-    tidy_model_folder(out/'model')
+    shutil.rmtree(out/CHECKPOINT, ignore_errors=True)
+    tidy_model_folder(out/MODEL)
 
 def _finished(out:Path)->bool:
     "A run folder whose training finished: model and validation metrics of one run (the same `run` id), no checkpoint of a run in progress."
-    if not ((out/'model'/'config.json').is_file() and (out/'valid_metrics.json').is_file()) or (out/'checkpoint'/'state.json').is_file(): return False
-    try: return json.loads((out/'model'/'config.json').read_text()).get('run') == json.loads((out/'valid_metrics.json').read_text()).get('run')
+    if not ((out/MODEL/CONFIG).is_file() and (out/RUN_METRICS).is_file()) or (out/CHECKPOINT/'state.json').is_file(): return False
+    try: return json.loads((out/MODEL/CONFIG).read_text()).get('run') == json.loads((out/RUN_METRICS).read_text()).get('run')
     except (OSError, ValueError, AttributeError): return False
 
 def _valid_report(learn:Learner, num_workers:int|None=0, precision:str='fp32')->tuple[dict, pd.DataFrame]:
@@ -268,11 +269,11 @@ def _load_checkpoint(learn:Learner):
 
 def _start(out:Path, resume:bool)->dict|None:
     "The checkpoint state to resume from, or None for a fresh run (whose leftovers in `out` are removed)."
-    state_file = out/'checkpoint'/'state.json'
+    state_file = out/CHECKPOINT/'state.json'
     state = _read_state(state_file) if resume and state_file.is_file() else None
     if state and state.get('done'): state = None
-    if state and (out/'history.csv').is_file() and not (out/'checkpoint'/'history.csv').is_file():   # a run begun by an older covidxray
-        shutil.copy(out/'history.csv', out/'checkpoint'/'history.csv')
+    if state and (out/HISTORY).is_file() and not (out/CHECKPOINT/HISTORY).is_file():   # a run begun by an older covidxray
+        shutil.copy(out/HISTORY, out/CHECKPOINT/HISTORY)
     if state is None and rank_distrib() == 0:
         if state_file.is_file() and not resume: print(f"{out} holds an unfinished run: starting afresh (pass --resume to continue it).")
         _clear_run(out)
@@ -303,7 +304,7 @@ def _fit_phases(learn:Learner, tracker, phases:list, state:dict|None, cbs, devic
 
 def _finish(learn:Learner, out:Path, tracker, training:dict, num_workers)->dict:
     "The best epoch's weights, validated, calibrated and saved as `out/model`; the validation metrics."
-    best = out/'checkpoint'/'best.safetensors'
+    best = out/CHECKPOINT/'best.safetensors'
     if best.is_file(): learn.model.load_state_dict(safetensors.torch.load_file(str(best), device=str(learn.dls.device)))
     metrics, preds = _valid_report(learn, num_workers)          # in fp32: figures another machine can reproduce
     extra = {}
@@ -320,12 +321,12 @@ def _finish(learn:Learner, out:Path, tracker, training:dict, num_workers)->dict:
                    precision='fp32', device=device_info(learn.dls.device), **extra)
     metrics['run'] = run = uuid.uuid4().hex[:12]            # the model and the metrics name the run they come from
     training = dict(training, n_train=len(learn.dls.train_ds), n_valid=len(learn.dls.valid_ds), best_epoch=st['best_epoch'])
-    save_model(learn.model, out/'model', training=training, temperature=T, run=run, **extra,
+    save_model(learn.model, out/MODEL, training=training, temperature=T, run=run, **extra,
                valid_metrics=dict(accuracy=metrics['accuracy'], f1_macro=metrics['f1_macro']))
-    write_csv(preds, out/'valid_preds.csv')                  # then the run's other files, each atomically; a kill in between
-    if (out/'checkpoint'/'history.csv').is_file(): os.replace(out/'checkpoint'/'history.csv', out/'history.csv')
-    write_json(metrics, out/'valid_metrics.json')            # leaves an unfinished run (`_finished`: the ids differ), never a mix
-    shutil.rmtree(out/'checkpoint', ignore_errors=True)
+    write_csv(preds, out/RUN_PREDS)                  # then the run's other files, each atomically; a kill in between
+    if (out/CHECKPOINT/HISTORY).is_file(): os.replace(out/CHECKPOINT/HISTORY, out/HISTORY)
+    write_json(metrics, out/RUN_METRICS)            # leaves an unfinished run (`_finished`: the ids differ), never a mix
+    shutil.rmtree(out/CHECKPOINT, ignore_errors=True)
     return metrics
 
 # %% ../nbs/06_train.ipynb #8ab060fa
@@ -345,8 +346,8 @@ def train_fold(items:pd.DataFrame, # indexed rows with `path`, `label`, `fold`
     if epochs < 0 or (freeze_epochs or 0) < 0: raise ValueError(f"epochs={epochs} and freeze_epochs={freeze_epochs} must not be negative.")
     if resume and _finished(out):
         print(f"{out} is a finished run: nothing to resume, nothing changed (to retrain it, run without --resume).")
-        return json.loads((out/'valid_metrics.json').read_text())
-    check_replaceable(out/'model', is_model_folder, MODEL_FOLDER)      # OUT/model is replaced at the end: said now, not after training
+        return json.loads((out/RUN_METRICS).read_text())
+    check_replaceable(out/MODEL, is_model_folder, MODEL_FOLDER)      # OUT/model is replaced at the end: said now, not after training
     device = get_device(kwargs.pop('device', None))
     if num_distrib() > 1 and device.type == 'cuda': torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
     learn = xray_learner(items, device=device, path=out, **kwargs)
@@ -383,14 +384,14 @@ def train_folds(items:pd.DataFrame, # indexed rows with `fold`
     per_fold = {}
     with folder_lock(out) if rank_distrib() == 0 else nullcontext():   # each fold folder has its own lock too
         for k in folds:
-            fo = out/f'fold{k}'
+            fo = fold_folder(out, k)
             if resume and _finished(fo):
-                print(f"fold {k}: already trained, kept"); per_fold[k] = json.loads((fo/'valid_metrics.json').read_text()); continue
+                print(f"fold {k}: already trained, kept"); per_fold[k] = json.loads((fo/RUN_METRICS).read_text()); continue
             print(f"fold {k}:")
             per_fold[k] = train_fold(items, fo, fold=k, resume=resume, **kwargs)
     if rank_distrib(): return {}
-    oof = pd.concat([load_csv(out/f'fold{k}'/'valid_preds.csv').assign(fold=k) for k in folds], ignore_index=True)
-    write_csv(oof, out/'valid_preds.csv')
+    oof = pd.concat([load_csv(fold_folder(out, k)/RUN_PREDS).assign(fold=k) for k in folds], ignore_index=True)
+    write_csv(oof, out/RUN_PREDS)
     models = fold_models(out)
     vocab = read_config(models[0])['classes']
     f1s = [per_fold[k]['f1_macro'] for k in folds]
@@ -399,7 +400,7 @@ def train_folds(items:pd.DataFrame, # indexed rows with `fold`
              f1_macro_folds=f1s, f1_macro_mean=float(np.mean(f1s)), f1_macro_sd=float(np.std(f1s, ddof=1)) if len(f1s) > 1 else 0.0,
              accuracy_folds=[per_fold[k]['accuracy'] for k in folds], n_valid=int(len(oof)),
              models=[str(p.relative_to(out)) for p in models])
-    write_json(m, out/'valid_metrics.json')
+    write_json(m, out/RUN_METRICS)
     return m
 
 # %% ../nbs/06_train.ipynb #4ab8db22

@@ -14,6 +14,8 @@ from torch import nn
 import timm
 import safetensors.torch
 
+from .folders import WEIGHTS
+
 # %% auto #0
 __all__ = ['WEIGHT_PACKAGES', 'timm_cfg', 'PretrainedUnavailable', 'check_hub', 'BadWeights', 'read_weights', 'fit_state_dict',
            'WeightsPackage', 'package_file', 'package_weights', 'pretrained_source']
@@ -35,7 +37,7 @@ def _hub_cached(cfg:dict, # timm pretrained configuration
     if not hub_id: return False
     try:
         from huggingface_hub import try_to_load_from_cache
-        return any(isinstance(try_to_load_from_cache(hub_id, f), str) for f in ('model.safetensors', 'pytorch_model.bin'))
+        return any(isinstance(try_to_load_from_cache(hub_id, f), str) for f in (WEIGHTS, 'pytorch_model.bin'))   # the hub's names (covidxray's layout shares the first)
     except Exception: return False
 
 def check_hub(arch:str, # timm model name

@@ -24,3 +24,19 @@ def test_cli_defines_no_library_functions():
     defs = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
     allowed = re.compile(r'^(add_\w+_parser|run_\w+|parser|main|add_settings|settings_of|_\w+)$')
     assert defs and all(allowed.match(d) for d in defs), [d for d in defs if not allowed.match(d)]
+
+def test_only_folders_spells_the_layout():
+    "The on-disk layout has one room: no other module writes a name of it as a literal (a path join, a glob, a name)."
+    from covidxray import folders
+    names = {folders.CONFIG, folders.WEIGHTS, folders.ONNX, folders.ONNX_INT8, folders.RUN_METRICS, folders.RUN_PREDS, folders.HISTORY}
+    dirs = {folders.SEGMENTER, folders.MODEL, folders.CHECKPOINT}
+    bad = []
+    for p in MODULES:
+        if p.name == 'folders.py': continue
+        for n in ast.walk(ast.parse(p.read_text())):
+            if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div) and isinstance(n.right, ast.Constant) and n.right.value in names | dirs:
+                bad.append(f"{p.name}:{n.lineno}: .../{n.right.value!r}")
+            elif isinstance(n, ast.Constant) and isinstance(n.value, str) and (
+                    n.value in names or any(n.value.endswith('/' + x) or n.value.startswith(x + '/') for x in names | dirs)):
+                bad.append(f"{p.name}:{n.lineno}: {n.value!r}")
+    assert not bad, f"use the names in covidxray.folders: {sorted(set(bad))}"

@@ -78,7 +78,7 @@ def dist(tmp_path_factory):
     return whl[0], sdist[0]
 
 def test_wheel_and_sdist(dist):
-    "The wheel holds the library and its command; the sdist can build it again (settings.ini, setup.py, README.md)."
+    "The wheel holds the library, its command and its licence; the sdist can build it again (settings.ini, setup.py, README.md, LICENSE)."
     whl, sdist = dist
     names = zipfile.ZipFile(whl).namelist()
     for m in ('core', 'data', 'model', 'train', 'cli', 'weights', '_modidx'): assert f'covidxray/{m}.py' in names, m
@@ -88,7 +88,10 @@ def test_wheel_and_sdist(dist):
     assert re.search(r'^Requires-Dist: fastai>=', meta, re.M) and 'extra == "offline"' in meta
     assert not re.search(r'^Requires-Dist: nbdev', meta, re.M | re.I) or 'extra == "dev"' in meta
     sd = {n.split('/', 1)[-1] for n in tarfile.open(sdist).getnames()}
-    for f in ('settings.ini', 'setup.py', 'README.md', 'covidxray/cli.py'): assert f in sd, f
+    for f in ('settings.ini', 'setup.py', 'README.md', 'LICENSE', 'covidxray/cli.py'): assert f in sd, f
+    lic = [n for n in names if re.search(r'\.dist-info/(licenses/)?LICENSE$', n)]            # settings.ini says apache2: the text ships
+    assert lic and 'Apache License' in zipfile.ZipFile(whl).read(lic[0]).decode(), names
+    assert re.search(r'^License(-Expression)?: (Apache|apache)', meta, re.M), meta[:500]
     assert not any(n.startswith('tests/') for n in sd), 'the sdist carries tests that cannot run without the repository'
 
 def _install(tmp_path, whl, pins=()):
