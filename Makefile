@@ -25,8 +25,8 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/covidxray demo --out demo
 
-## the study (nbs/12_study.ipynb) on the dev set beside the checkout: rewrites results/study/ (about 26 minutes on 2
-## cores, and 70 more for the fine-tuned recipe's five folds; COVIDXRAY_STUDY_CACHE=DIR keeps what is done between runs)
+## the study (nbs/12_study.ipynb) on the dev set beside the checkout: rewrites results/study/ (the minutes each arm took
+## are in results/study/results.json, `minutes`; COVIDXRAY_STUDY_CACHE=DIR keeps what is done between runs)
 study: install
 	nbdev_test --path nbs/12_study.ipynb --flags "study recipe" --do_print
 

@@ -58,8 +58,8 @@ ARCHS = {   # covidxray's overrides only; input size, normalisation and stem com
     'resnet200d': ArchConfig(bs=16, channels_last=True),
     'resnet50d':  ArchConfig(bs=64),
     'resnet10t':  ArchConfig(bs=64),
-    # Grad-CAM one block before timm's last stage: on the demo's synthetic lesions (lite0, 192 px) its maps put 4.6x
-    # the lesions' share of the image inside them, blocks.6's 1.8x (the note of the transfer-learning issue)
+    # Grad-CAM one block before timm's last stage: of the layers tried, the one whose maps put the most of their mass
+    # inside the demo's synthetic lesions (bench/demo_cpu.md, the Grad-CAM layer table)
     **{f'tf_efficientnet_lite{i}': ArchConfig(cam_layer='body.blocks.5') for i in range(5)},
 }
 
