@@ -4,23 +4,20 @@
         [--size 192] [--n-per-class 400] [--arch tf_efficientnet_lite0] [--freeze 2] [--epochs 3] [--lr 4e-3] \
         [--bn keep|train] [--layers body.blocks.5,body.blocks.4:layercam] [--keep DIR]
 
-Does what `covidxray demo` does with the settings given (synthetic films drawn at `--size`, patient-grouped fold 0 for
+Runs the library's demo pipeline (`covidxray.demo.demo`, what `covidxray demo` calls) with the settings given (synthetic films drawn at `--size`, patient-grouped fold 0 for
 validation, an external synthetic test set in another layout and seed), then scores Grad-CAM (or another CAM method, `LAYER:METHOD`) at each `--layers` on the
 test films the model classifies right (`gradcam.cam_in_lesion`: the share of each map inside its lesion mask against
 the lesion's share of the film, and against another film's lesion). The CPU's flags are printed first. Results and
 their commands are kept in bench/demo_cpu.md.
 """
-import argparse, os, time, tempfile, warnings
-from pathlib import Path
+import argparse, os, tempfile, warnings
 warnings.filterwarnings('ignore')
 os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
 
 import numpy as np
-from covidxray.synthetic import make_synthetic, synthetic_lesions
-from covidxray.data import index_sources
+from covidxray.synthetic import synthetic_lesions
 from covidxray.model import predict
-from covidxray.train import train_fold
-from covidxray.evaluate import evaluate_model
+from covidxray.demo import demo
 from covidxray.gradcam import load_inputs, load_mask, cam_maps, cam_in_lesion
 from transfer_cpu import cpu_facts
 
@@ -54,17 +51,12 @@ def main():
     print(cpu_facts(), flush=True)
     from covidxray.model import load_model
     with tempfile.TemporaryDirectory() as tmp:
-        tmp, t0 = Path(a.keep or tmp), time.perf_counter()
-        data = make_synthetic(tmp/'train', n_per_class=a.n_per_class, size=a.size, seed=a.seed)
-        test = make_synthetic(tmp/'test', n_per_class=max(10, a.n_per_class // 5), layout='radiography', size=a.size, seed=a.seed + 1)
-        items = index_sources(data, n_folds=5, seed=a.seed).items
-        t1 = time.perf_counter()
-        v = train_fold(items, tmp/'run', arch=a.arch, pretrained=a.arch.startswith('tf_'), size=a.size, bs=a.bs, freeze_epochs=a.freeze,
-                       epochs=a.epochs, lr=a.lr, aug='light', seed=a.seed, keep_bn_stats=a.bn == 'keep')
-        t2 = time.perf_counter()
-        rep = evaluate_model(tmp/'run', test, tmp/'eval', n_boot=200)
-        cams = lesion_scores(load_model(tmp/'run'/'model'), test, a.layers.split(','))
-        print(f"\n{vars(a)}\ndata {t1 - t0:.0f} s, training {t2 - t1:.0f} s; validation macro-F1 {v['f1_macro']:.3f}; "
+        r = demo(a.keep or tmp, n_per_class=a.n_per_class, seed=a.seed, gradcam=False, n_boot=200, arch=a.arch,
+                 pretrained=a.arch.startswith('tf_'), size=a.size, bs=a.bs, freeze_epochs=a.freeze, epochs=a.epochs, lr=a.lr,
+                 aug='light', keep_bn_stats=a.bn == 'keep')
+        cams = lesion_scores(load_model(r['model']), r['test'], a.layers.split(','))
+        s, v, rep = r['seconds'], r['valid'], r['report']
+        print(f"\n{vars(a)}\ndata {s['data']:.0f} s, training {s['train']:.0f} s; validation macro-F1 {v['f1_macro']:.3f}; "
               f"external macro-F1 {rep['f1_macro']:.3f} {rep['ci95']['f1_macro']}")
         for layer, c in cams.items():
             print(f"  Grad-CAM {layer}: n={c['n']}, in-lesion share {c['share']:.3f} / area {c['area']:.3f} = {c['ratio']:.2f}x "

@@ -25,7 +25,7 @@ from covidxray.export import export_onnx, load_onnx
 def inputs(model, paths):
     "The films as the model reads them: one float tensor, and which could be read."
     ds = XrayFiles(paths, model, skip_bad=True, boxes=input_boxes(model, paths))
-    xs, ok = zip(*(ds[i] for i in range(len(ds))))
+    xs, ok = zip(*(ds[i] for i in range(len(ds))), strict=True)
     return torch.stack(xs), np.array(ok)
 
 def forward(f, x, bs):

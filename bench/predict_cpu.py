@@ -19,8 +19,8 @@ from covidxray.core import pick_precision
 from covidxray.synthetic import make_synthetic
 from covidxray.data import read_source, open_xray
 from covidxray.inputs import valid_aug
-from covidxray.model import build_model, save_model, load_model, predict
-from covidxray.deploy import quantize_int8, int8_engine, calibration_batch, predict_int8
+from covidxray.model import build_model, save_model, load_model, predict, sample_inputs
+from covidxray.deploy import quantize_int8, int8_engine, predict_int8
 
 def plain(m, paths, size, mean, std, bs=8):
     "Plain eager fp32: decode, resize/crop, normalise, forward, softmax, in one process (contiguous layout)."
@@ -51,7 +51,7 @@ def speed(paths, bs, rounds):
     plain(m_plain, paths[:8], *args)                                                # warm-up
     p1, t1 = timed(lambda: predict(folder, paths, bs=bs, precision='fp32'))
     p2, t2 = timed(lambda: predict_int8(folder, paths, bs=bs))         # end to end, quantization included
-    q, tq = timed(lambda: quantize_int8(load_model(folder), calibration_batch(paths, cfg, 16)))
+    q, tq = timed(lambda: quantize_int8(load_model(folder), sample_inputs(load_model(folder), paths, 16)))
     t0s, t3s = [], []
     for _ in range(rounds):                                                          # alternate: the machine drifts
         p0, t0 = timed(lambda: plain(m_plain, paths, *args)); t0s.append(t0)

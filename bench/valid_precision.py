@@ -13,7 +13,7 @@ run = sys.argv[1]
 m = load_model(f'{run}/model'); vp = pd.read_csv(f'{run}/valid_preds.csv')
 paths = vp.path.tolist(); bs = int(sys.argv[2]) if len(sys.argv) > 2 else 64
 res = {}
-for rep in range(2):
+for _rep in range(2):
     for prec in ('bf16', 'fp32'):
         t = time.time(); p = predict(m, paths, bs=bs, size=m.config['size'], precision=prec, temperature=1.0); res.setdefault(prec, []).append(time.time() - t)
         res[prec + '_p'] = p

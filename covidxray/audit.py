@@ -87,7 +87,7 @@ def remove_lungs(items:pd.DataFrame, # rows with `path`
     dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
     masks = list(masks) if masks is not None else [None] * len(items)
     paths = []
-    for i, (p, mk) in enumerate(zip(items.path, masks)):
+    for i, (p, mk) in enumerate(zip(items.path, masks, strict=True)):
         g = np.array(open_xray(p, size=size))
         h, w = g.shape
         if not (isinstance(mk, (str, Path)) and str(mk)):
@@ -115,7 +115,7 @@ def cam_in_lungs(model, # a model, or a model folder
     for s in range(0, len(rows), bs):
         X, _ = load_inputs(rows.path.iloc[s:s + bs].tolist(), m, boxes[s:s + bs])
         cams.append(cam_maps(m, X, m.config['cam_layer'], method))
-        lungs += [load_mask(k, m, b) for k, b in zip(rows._mask.iloc[s:s + bs], boxes[s:s + bs])]
+        lungs += [load_mask(k, m, b) for k, b in zip(rows._mask.iloc[s:s + bs], boxes[s:s + bs], strict=True)]
     if not cams: return dict(n=0, reading='no film with a usable lung mask: Grad-CAM in the lungs not measured')
     r = cam_in_lesion(np.concatenate(cams), np.stack(lungs))
     return dict({k: v for k, v in r.items() if k != 'per_image'}, method=method, layer=m.config['cam_layer'],

@@ -4,20 +4,20 @@
 
 # %% ../nbs/11_cli.ipynb #c721221d
 from __future__ import annotations
-import argparse, inspect, sys, os, time, warnings, signal
+import argparse, inspect, sys, os, warnings, signal
 from pathlib import Path
 
 from fastcore.docments import docments
 
 from . import __version__
-from .folders import CONFIG, SEGMENTER, MODEL, RUN_METRICS, HISTORY, model_problem   # the standard library only: no torch
+from .folders import MODEL, RUN_METRICS, HISTORY, model_problem   # the standard library only: no torch
 
 # %% auto #0
-__all__ = ['HELP', 'DEMO_CAM', 'SUBCOMMANDS', 'PATH_COMMANDS', 'MODEL_COMMANDS', 'add_settings', 'settings_of',
-           'add_index_parser', 'run_index', 'add_train_parser', 'run_train', 'add_evaluate_parser', 'run_evaluate',
-           'add_audit_parser', 'run_audit', 'add_predict_parser', 'run_predict', 'add_gradcam_parser', 'run_gradcam',
-           'add_demo_parser', 'run_demo', 'add_export_parser', 'run_export', 'add_lungs_parser', 'run_lungs_train',
-           'run_lungs_segment', 'add_push_parser', 'run_push', 'parser', 'main']
+__all__ = ['HELP', 'SUBCOMMANDS', 'PATH_COMMANDS', 'MODEL_COMMANDS', 'add_settings', 'settings_of', 'add_index_parser',
+           'run_index', 'add_train_parser', 'run_train', 'add_evaluate_parser', 'run_evaluate', 'add_audit_parser',
+           'run_audit', 'add_predict_parser', 'run_predict', 'add_gradcam_parser', 'run_gradcam', 'add_demo_parser',
+           'run_demo', 'add_export_parser', 'run_export', 'add_lungs_parser', 'run_lungs_train', 'run_lungs_segment',
+           'add_push_parser', 'run_push', 'parser', 'main']
 
 # %% ../nbs/11_cli.ipynb #c248c01c
 HELP = {   # one line per subcommand, for `covidxray --help`
@@ -100,10 +100,8 @@ def run_index(args) -> int:
     from covidxray.data import index_sources
     ix = index_sources(args.src, group=not args.plain_split, no_finding=None if args.ieee_no_finding == 'exclude' else 'Normal',
                        **settings_of(args, index_sources))
-    from covidxray.core import write_csvs, printable
-    out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True)
-    dropped = out.with_name(out.stem + '.dropped.csv')
-    write_csvs({out: ix.items, dropped: ix.dropped})               # together: a failure leaves the old pair
+    from covidxray.core import printable
+    out, dropped = ix.write(args.out)                              # together: a failure leaves the old pair
     print(ix.summary())
     print(printable(f"\nwrote {out} ({len(ix.items)} rows) and {dropped} ({len(ix.dropped)} rows left out, with reasons)"))
     return 0
@@ -141,16 +139,8 @@ def add_train_parser(sub):
 
 def run_train(args) -> int:
     from fastai.torch_core import rank_distrib
-    from covidxray.data import load_items
-    from covidxray.train import train_fold, train_folds, recipe
-    items = load_items(args.data, n_folds=args.n_folds, n_workers=args.num_workers)
-    kw = settings_of(args, train_fold, skip=('fold',))
-    if args.recipe:
-        defaults = {k: prm.default for k, prm in inspect.signature(train_fold).parameters.items()}
-        r = recipe(args.recipe, kw.get('device'))
-        kw.update({k: v for k, v in r.items() if kw.get(k, defaults.get(k)) == defaults.get(k)})
-        print(f"recipe {args.recipe!r}: " + ', '.join(f'{k}={kw[k]}' for k in r))
-    m = train_folds(items, args.out, **kw) if args.all_folds else train_fold(items, args.out, fold=args.fold, **kw)
+    from covidxray.train import train_data, train_fold
+    m = train_data(args.data, args.out, **settings_of(args, train_data), **settings_of(args, train_fold, skip=('fold',)))
     if rank_distrib(): return 0
     out = Path(args.out)
     what = 'out-of-fold' if args.all_folds else f'fold {args.fold}'
@@ -202,33 +192,25 @@ def run_audit(args) -> int:
 def add_predict_parser(sub):
     from covidxray.core import PRECISIONS
     from covidxray.model import predict
+    from covidxray.engines import ENGINES
     p = sub.add_parser('predict', help=HELP['predict'])
     p.add_argument('model', help='model folder (RUN/model), run folder, or all-folds run folder')
     p.add_argument('paths', nargs='+', help='image files, folders of images, or CSV tables with a path column')
     p.add_argument('--out', default='preds.csv', help='the CSV to write, row by row as the batches finish; Ctrl-C keeps the '
                                                       'finished rows [preds.csv]')
     add_settings(p, predict, only=('tta', 'bs', 'device', 'num_workers', 'precision'), rename=dict(num_workers='workers'),
-                 precision=dict(choices=('auto',) + PRECISIONS + ('int8',),
-                                help="autocast precision, or 'int8': quantized on the CPU (covidxray.deploy), faster on large "
-                                     "folders but approximate: it changes some predictions (bench/predict_cpu.md) [auto]"))
-    p.add_argument('--engine', choices=('torch', 'onnx'), default='torch',
-                   help="'onnx': MODEL is an export folder (`covidxray export`) run by ONNX Runtime: its model.onnx, or with "
-                        "--precision int8 its model.int8.onnx (bench/onnx_cpu.md) [torch]")
+                 precision=dict(choices=('auto',) + PRECISIONS, help="autocast precision of the torch engine [auto]"))
+    p.add_argument('--engine', choices=tuple(ENGINES), default='torch',
+                   help='what runs the network (covidxray.engines): ' + '; '.join(f"'{e.name}': {e.about}" for e in ENGINES.values())
+                        + '. The onnx engines take an export folder (`covidxray export`) as MODEL [torch]')
     p.set_defaults(func=run_predict)
     return p
 
 def run_predict(args) -> int:
     from covidxray.core import printable, path_reason
-    from covidxray.model import predict, write_predictions
-    int8, members = args.precision == 'int8', None
-    if args.engine == 'onnx':
-        from functools import partial
-        from covidxray.export import onnx_members
-        if args.precision in ('fp16', 'bf16'): raise ValueError("--engine onnx runs fp32 (model.onnx) or int8 (model.int8.onnx).")
-        members = partial(onnx_members, int8=int8)
-    elif int8: from covidxray.deploy import int8_members as members
-    kw = settings_of(args, predict, skip=('precision',) if int8 else ())
-    r = write_predictions(args.model, args.paths, args.out, members=members, progress=True, **kw)
+    from covidxray.model import predict
+    from covidxray.engines import predict_files
+    r = predict_files(args.model, args.paths, args.out, engine=args.engine, progress=True, **settings_of(args, predict))
     for p, e in r['skipped']: print('skipped (unreadable): ' + path_reason(p, e))
     print('\n'.join(f'{c} {k}' for c, k in r['counts'].items() if k))
     n_ok = r['done'] - len(r['skipped'])
@@ -238,7 +220,7 @@ def run_predict(args) -> int:
                         f"({n_ok} predicted, {len(r['skipped'])} unreadable skipped){kept}"))
         return _stopped_status()
     print(printable(f"\nwrote {r['out']} ({n_ok} predicted, {len(r['skipped'])} unreadable skipped)"))
-    if int8: print(f"int8: approximate; some predictions differ from fp32 (see bench/{'onnx' if args.engine == 'onnx' else 'predict'}_cpu.md)")
+    if not r['exact']: print(f"{r['engine']}: approximate; some predictions differ from fp32 (see bench/{'onnx' if 'onnx' in r['engine'] else 'predict'}_cpu.md)")
     return 0
 
 def add_gradcam_parser(sub):
@@ -270,54 +252,10 @@ def add_demo_parser(sub):
     p.set_defaults(func=run_demo)
     return p
 
-# The demo's heatmaps where they were measured on its synthetic lesions (bench/demo_cpu.md): LayerCAM on lite0's
-# stride-16 stage (a 12x12 grid at 192 px) puts its peak in the lesion on about three films in four; Grad-CAM on the
-# model's `cam_layer` (the 6x6 stage) on under half. Other architectures (demo-scratch, a GPU's): the model's own.
-DEMO_CAM = {'tf_efficientnet_lite0': dict(method='layercam', target_layer='body.blocks.4')}
-
-def _demo_recipe(device)->dict:
-    "The `demo` recipe for `device`, or `demo-scratch` (said why) where its ImageNet weights cannot be had."
-    from covidxray.train import recipe
-    from covidxray.weights import pretrained_source, PretrainedUnavailable
-    r = recipe('demo', device)
-    if r.get('pretrained'):
-        try: pretrained_source(r['arch'])
-        except PretrainedUnavailable as e:
-            print(f"{e}\nThe demo trains from scratch instead (recipe 'demo-scratch'): expect a weak model.")
-            r = recipe('demo-scratch', device)
-    return r
-
 def run_demo(args) -> int:
-    "Synthetic data -> index -> train -> evaluate -> Grad-CAM grid, with the `demo` recipe for this device."
-    from covidxray.core import get_device
-    from covidxray.synthetic import make_synthetic, synthetic_lesions
-    from covidxray.data import index_sources
-    from covidxray.train import train_fold
-    from covidxray.evaluate import evaluate_model, format_report
-    from covidxray.gradcam import gradcam_files
-    t0, out, device = time.time(), Path(args.out).resolve(), get_device()   # absolute: the tables it writes are read elsewhere
-    r = _demo_recipe(device)
-    if args.epochs: r['epochs'] = args.epochs
-    print(f"device: {device}; recipe: {r}")
-    size = max(128, r.get('size') or 128)                     # films drawn at the resolution the model reads
-    data = make_synthetic(out/'data'/'train', n_per_class=args.n_per_class, size=size, seed=args.seed)
-    test = make_synthetic(out/'data'/'test', n_per_class=max(10, args.n_per_class // 5), layout='radiography', size=size, seed=args.seed + 1)
-    from covidxray.core import write_csv
-    ix = index_sources(data, n_folds=5, seed=args.seed); write_csv(ix.items, out/'items.csv')
-    print(f"[{time.time() - t0:.0f}s] indexed {len(ix.items)} synthetic X-rays -> {out/'items.csv'}")
-    m = train_fold(ix.items, out/'run', seed=args.seed, **r)
-    print(f"[{time.time() - t0:.0f}s] trained: validation accuracy {m['accuracy']:.3f}, macro-F1 {m['f1_macro']:.3f} -> {out/'run'/MODEL}")
-    rep = evaluate_model(out/'run', test, out/'eval', n_boot=300)
-    print(f"[{time.time() - t0:.0f}s] external (synthetic) test set:\n{format_report(rep)}\n-> {out/'eval'}")
-    write_csv(synthetic_lesions(test)[['path', 'label', 'mask']], out/'test_labels.csv')
-    g = gradcam_files(out/'run', out/'test_labels.csv', out/'gradcam', **DEMO_CAM.get(r['arch'], {}))
-    if g['in_lesion']:
-        c = g['in_lesion']
-        print(f"{c['method']} ({c['layer']}) on the {c['n']} lesion films classified right: {c['share']:.0%} of each map lies in its lesion, "
-              f"which covers {c['area']:.1%} of the film ({c['ratio']:.1f}x its share; {c['shuffled_ratio']:.1f}x in another "
-              f"film's lesion); the map's peak is in the lesion on {c['hit_rate']:.0%} (chance {c['hit_chance']:.0%}).")
-    print(f"[{time.time() - t0:.0f}s] done. model: {out/'run'/MODEL}; metrics: {out/'eval'/'metrics.json'}; "
-          f"plots: {out/'eval'}; Grad-CAM grid: {g['grid']}")
+    "Synthetic data -> index -> train -> evaluate -> Grad-CAM grid (`demo.demo`), with the `demo` recipe for this device."
+    from covidxray.demo import demo, demo_summary
+    print(demo_summary(demo(args.out, n_per_class=args.n_per_class, seed=args.seed, **({'epochs': args.epochs} if args.epochs else {}))))
     return 0
 
 # %% ../nbs/11_cli.ipynb #1ab62e65
@@ -336,11 +274,9 @@ def add_export_parser(sub):
 
 def run_export(args) -> int:
     from covidxray.core import printable
-    from covidxray.data import image_paths
     from covidxray.export import export_models, export_onnx
     if not args.onnx: raise ValueError("say the format to export to: --onnx (the one format so far).")
-    images = image_paths(args.calib) if args.calib else None
-    for r in export_models(args.model, args.out, images=images, **settings_of(args, export_onnx, skip=('images',))):
+    for r in export_models(args.model, args.out, images=args.calib, **settings_of(args, export_onnx, skip=('images',))):
         c = r['check']
         print(printable(f"wrote {Path(r['out'])/r['file']} (opset {r['opset']}, {r['exporter']} exporter): ONNX Runtime vs "
                         f"PyTorch on {c['n']} {c['images']} images, largest probability difference {c['max_abs_diff_probs']:.1e}"))
@@ -360,8 +296,6 @@ def add_lungs_parser(sub):
     t.add_argument('masks', help='a table with image and mask columns, a COVID-19 Radiography Database folder (CLASS/images/ and '
                                  'CLASS/masks/), or a synthetic collection')
     t.add_argument('--out', required=True, help='the segmenter folder to write (config.json, model.safetensors, valid_dice.csv)')
-    t.add_argument('--images', default=None, help="the folder a table's image paths are relative to [the table's folder]")
-    t.add_argument('--mask-root', default=None, help="the folder a table's mask paths are relative to [the table's folder]")
     add_settings(t, train_segmenter, skip=('progress',))
     t.set_defaults(func=run_lungs_train)
     s = acts.add_parser('segment', help='lung box, fraction and check per image (or per row of an index table), cached')
@@ -376,34 +310,16 @@ def add_lungs_parser(sub):
     return p
 
 def run_lungs_train(args) -> int:
-    from covidxray.lungs import mask_pairs, train_segmenter
-    pairs = mask_pairs(args.masks, images=args.images, masks=args.mask_root)
-    print(f"{len(pairs)} image/mask pairs of {pairs.group.nunique()} patients")
-    m = train_segmenter(pairs, args.out, **settings_of(args, train_segmenter))
-    print(f"held-out Dice ({m['n_valid']} films): mean {m['dice_mean']:.3f}, 5th percentile {m['dice_p5']:.3f}, "
+    from covidxray.lungs import train_segmenter
+    m = train_segmenter(args.masks, args.out, **settings_of(args, train_segmenter))
+    print(f"{m['n_train'] + m['n_valid']} image/mask pairs of {m['n_patients']} patients; held-out Dice ({m['n_valid']} films): mean {m['dice_mean']:.3f}, 5th percentile {m['dice_p5']:.3f}, "
           f"min {m['dice_min']:.3f} (all-lung baseline {m['dice_all_lung']:.3f}, central box {m['dice_central_box']:.3f}); "
           f"{m['flagged']} flagged\nwrote {args.out}")
     return 0
 
 def run_lungs_segment(args) -> int:
-    import tempfile
-    import pandas as pd
-    from covidxray.core import write_csv, load_csv, atomic_path
-    from covidxray.data import image_paths, is_table
-    from covidxray.lungs import lung_table, plot_lungs, LUNG_COLS
-    seg = Path(args.segmenter); seg = seg/SEGMENTER if (seg/SEGMENTER/CONFIG).is_file() else seg
-    one = Path(args.data[0])
-    items = (load_csv(one, keep_default_na=False) if len(args.data) == 1 and one.is_file() and is_table(one)
-             and 'path' in pd.read_csv(one, nrows=0).columns else pd.DataFrame({'path': [str(p) for p in image_paths(args.data)]}))
-    with tempfile.TemporaryDirectory() as tmp:
-        masks = args.masks or (Path(tmp) if args.grid else None)
-        t = lung_table(seg, items.path, masks_dir=masks, **settings_of(args, lung_table))
-        out = items.drop(columns=[c for c in LUNG_COLS + ('lung_mask',) if c in items]).assign(
-            **{c: t[c].values for c in LUNG_COLS + (('lung_mask',) if args.masks else ())})
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True); write_csv(out, args.out)
-        if args.grid:
-            fig = plot_lungs(t.assign(source=items['source'].values if 'source' in items else 'images'), by='source')
-            with atomic_path(args.grid) as tmp: fig.savefig(tmp, dpi=80)
+    from covidxray.lungs import segment_films, lung_table
+    out = segment_films(args.segmenter, args.data, args.out, masks_dir=args.masks, grid=args.grid, **settings_of(args, lung_table))
     bad = out[~out.lung_ok]
     print(f"{len(out)} films: {len(bad)} flagged by the check (read whole by a lung-crop model)")
     for why, n in bad.lung_check.value_counts().items(): print(f"  {n} x {why}")
@@ -418,17 +334,13 @@ def add_push_parser(sub):
     p.add_argument('model', help='model folder (RUN/model) or run folder')
     p.add_argument('repo_id', help="the hub repository, OWNER/NAME (or hf://OWNER/NAME)")
     add_settings(p, push_to_hub, skip=('token', 'api'), rename=dict(evaluation='eval', train_table='train', commit_message='message'))
-    p.add_argument('--card-only', metavar='README', default=None, help='write the model card to README and push nothing [None]')
     p.set_defaults(func=run_push)
     return p
 
 def run_push(args) -> int:
-    from covidxray.hub import push_to_hub, model_card, write_card, parse_hub_ref
-    if args.card_only:
-        kw = settings_of(args, model_card, skip=('repo_id',))
-        out = write_card(model_card(args.model, parse_hub_ref(args.repo_id)[0], **kw), args.card_only)
-        print(f"wrote the model card {out} (checked; nothing pushed)"); return 0
+    from covidxray.hub import push_to_hub
     r = push_to_hub(args.model, args.repo_id, **settings_of(args, push_to_hub))
+    if not r['pushed']: print(f"wrote the model card {r['card']} (checked; nothing pushed)"); return 0
     print(f"pushed {', '.join(r['files'])} to {r['url']} in commit {r['commit']} (created {'private' if r['private'] else 'PUBLIC'} "
           "if it was new; an existing repo keeps its visibility)")
     return 0

@@ -16,7 +16,7 @@ from fastcore.parallel import parallel
 
 from .splits import deduplicate, patient_groups, fold_shortfall, assign_folds
 from .dicom import DICOM_EXTS, RASTER_EXTS, BadDicom, is_dicom, read_dicom, dicom_patient, MAX_PIXELS
-from .core import CLASSES, canonical_label, UnknownLabel, label_key, LABEL_ALIASES, EXCLUDED_LABELS, load_csv, printable, path_reason
+from .core import CLASSES, canonical_label, UnknownLabel, label_key, LABEL_ALIASES, EXCLUDED_LABELS, load_csv, printable, path_reason, write_csvs
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'MIN_SIDE', 'COLUMNS', 'IEEE_PNEUMONIA', 'IEEE_EXCLUDED', 'IEEE_COVID', 'IEEE_VIEWS', 'FILE_COLS',
@@ -396,6 +396,13 @@ class XrayIndex:
     def __init__(self, items:pd.DataFrame, dropped:pd.DataFrame, notes=()):
         self.items, self.dropped, self.notes = items, dropped, list(notes)
     def __repr__(self): return f'XrayIndex({len(self.items)} items, {len(self.dropped)} dropped)'
+
+    def write(self, out:str|Path) -> tuple[Path, Path]:
+        "Write `items` to `out` and `dropped` beside it (OUT.dropped.csv) together: a failure leaves the old pair. Both paths."
+        out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
+        dropped = out.with_name(out.stem + '.dropped.csv')
+        write_csvs({out: self.items, dropped: self.dropped})
+        return out, dropped
 
     def summary(self, max_files:int=10) -> str:
         "Counts per source and class, duplicates removed and files skipped with reasons, as text."

@@ -11,11 +11,10 @@ import torch
 from torch import nn
 from fastcore.meta import delegates
 
-from .inputs import XrayFiles, input_spec
-from .model import XrayModel, arch_config, predict, load_model, item_paths, input_boxes
+from .model import XrayModel, arch_config, predict, load_model, sample_inputs
 
 # %% auto #0
-__all__ = ['int8_engine', 'Int8Model', 'quantize_int8', 'calibration_batch', 'predict_int8', 'int8_members']
+__all__ = ['int8_engine', 'Int8Model', 'quantize_int8', 'predict_int8', 'int8_members']
 
 # %% ../nbs/10_deploy.ipynb #12059671
 def int8_engine()->str:
@@ -89,42 +88,26 @@ def quantize_int8(model:XrayModel, # a float model (it is not changed)
     return Int8Model(g, engine, dict(model.config, precision='int8'))
 
 # %% ../nbs/10_deploy.ipynb #2474c8af
-def calibration_batch(paths, # image files; unreadable ones are skipped
-                      cfg, # the model's input (a model, its config, an `InputSpec`)
-                      n:int=16, # images to take
-                      boxes=None, # a lung-crop model's box per path (`model.input_boxes`); None: whole films
-                     )->torch.Tensor:
-    "The first `n` readable images of `paths` as the model sees them: a calibration batch for `quantize_int8`."
-    ds, xs = XrayFiles(paths, cfg, skip_bad=True, boxes=boxes), []
-    for i in range(len(ds)):
-        x, ok = ds[i]
-        if ok: xs.append(x)
-        if len(xs) >= n: break
-    if not xs: raise ValueError("int8 calibration found no readable image among the inputs.")
-    return torch.stack(xs)
-
 @delegates(predict)
 def predict_int8(models, # a model, a model folder, or a list of them (an ensemble)
                  items, # paths, or a table with a `path` column
-                 calib:int=16, # calibrate each model on the first `calib` readable images of `items`
+                 calib:int=16, # calibrate each model on `calib` readable images spread over `items` (`model.sample_inputs`)
                  size:int|None=None, # input side; default: each model's own
                  **kwargs,
                 )->np.ndarray:
     "`predict` with each model quantized to int8 for the CPU (`quantize_int8`): faster, approximate."
-    paths = item_paths(items)
-    return predict(int8_members(models, paths, calib, size), paths, size=size, **kwargs)
+    return predict(int8_members(models, items, calib, size), items, size=size, **kwargs)
 
 def int8_members(models, # a model, a model folder, or a list of them (an ensemble)
-                 items, # the paths to be predicted (the first `calib` readable ones calibrate)
+                 items, # the films to be predicted (paths or a table): `calib` of them, spread evenly, calibrate
                  calib:int=16, # calibration images per model
                  size:int|None=None, # input side; default: each model's own
                 )->list:
     "Each model quantized to int8 (an `Int8Model` stays as it is): the members `predict_int8` runs, for `model.predict_batches`."
-    paths, qs = item_paths(items), []
+    qs = []
     for m in (models if isinstance(models, (list, tuple)) else [models]):
         m = m if isinstance(m, nn.Module) else load_model(m)
         if not isinstance(m, Int8Model):           # calibrated on what it will see: a lung-crop model on its crops
-            cand = paths[:4 * calib]
-            m = quantize_int8(m, calibration_batch(cand, input_spec(m, size), calib, boxes=input_boxes(m, cand)))
+            m = quantize_int8(m, sample_inputs(m, items, calib, size))
         qs.append(m)
     return qs

@@ -200,7 +200,7 @@ def plot_reliability(y_true, # true labels (N,)
     fig, ax = _fig(ax, (4.2, 4))
     ax.bar(centers, np.nan_to_num(acc), width=1 / n_bins, edgecolor='k', alpha=0.7, label='accuracy')
     ax.plot([0, 1], [0, 1], ls=':', c='gray', label='perfect calibration')
-    for c_, a_, n_ in zip(centers, acc, cnt):
+    for c_, a_, n_ in zip(centers, acc, cnt, strict=True):
         if n_: ax.text(c_, min(np.nan_to_num(a_) + 0.02, 0.97), str(n_), ha='center', fontsize=7)
     ax.set_xlim(0, 1); ax.set_ylim(0, 1); ax.set_xlabel('confidence'); ax.set_ylabel('accuracy')
     ax.set_title(f'reliability (ECE {ece_score(y, probs, 15):.3f})'); ax.legend(loc='upper left', fontsize=8)

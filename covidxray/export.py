@@ -8,15 +8,17 @@ import json, logging, warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 from fastcore.meta import delegates
 
 from .core import atomic_folder
 from .folders import CONFIG, SEGMENTER, ONNX, ONNX_INT8, model_folders
-from .inputs import XrayFiles, input_spec
+from .inputs import input_spec
+from .data import image_paths
 from .lungs import save_segmenter, load_segmenter
-from .model import (XrayModel, BadModelFolder, read_config, load_model, item_paths, input_boxes,
+from .model import (XrayModel, BadModelFolder, read_config, load_model, sample_inputs,
                              lung_segmenter, attach_segmenter, predict, softmax)
 
 # %% auto #0
@@ -94,15 +96,6 @@ def load_onnx(folder:str|Path, # an export folder (`export_onnx`)
 class ExportMismatch(ValueError):
     "An exported model whose outputs differ from the PyTorch model's."
 
-def _model_inputs(model, items, n:int)->torch.Tensor:
-    "`n` readable images spread evenly over `items` (a table sorted by class or source gives all of them), as `model` reads them."
-    paths = item_paths(items)
-    paths = [paths[i] for i in np.unique(np.linspace(0, len(paths) - 1, min(len(paths), 2 * n)).round().astype(int))]
-    ds = XrayFiles(paths, model, skip_bad=True, boxes=input_boxes(model, paths))
-    xs = [x for x, ok in (ds[i] for i in range(len(ds))) if ok]
-    if not xs: raise ValueError(f"None of the {len(paths)} images taken to check or calibrate the export could be read.")
-    return torch.stack([xs[i] for i in np.unique(np.linspace(0, len(xs) - 1, min(len(xs), n)).round().astype(int))])
-
 def _to_onnx(model:nn.Module, path:Path, x:torch.Tensor, opset:int|None, dynamo:bool):
     "Write `model` as ONNX to `path`: input `input` with a dynamic batch axis, output `logits`, the weights in the file."
     kw = dict(input_names=['input'], output_names=['logits'], opset_version=opset)
@@ -152,7 +145,7 @@ def quantize_onnx(src:str|Path, # an fp32 .onnx file (`export_onnx`)
 
 def export_onnx(model, # a float covidxray model, or its folder
                 out:str|Path, # the export folder to (re)write, atomically
-                images=None, # real images like those to be predicted (paths or a table): the check's batch, int8's calibration
+                images=None, # real images like those to be predicted (files, folders, CSVs, or a table): the check's batch, int8's calibration
                 int8:bool=False, # also write model.int8.onnx (`quantize_onnx`, calibrated on `images`)
                 n:int=32, # how many of `images` to use
                 opset:int|None=None, # ONNX opset; None: the exporter's default
@@ -166,7 +159,8 @@ def export_onnx(model, # a float covidxray model, or its folder
     if int8 and images is None:
         raise ValueError("int8 quantization is calibrated on images like those to be predicted: pass images= (--calib IMAGES).")
     cfg, side = model.config, input_spec(model).size
-    x = (_model_inputs(model, images, n) if images is not None
+    if images is not None and not isinstance(images, pd.DataFrame): images = image_paths(images)   # files, folders, tables
+    x = (sample_inputs(model, images, n) if images is not None
          else torch.randn(4, 3, side, side, generator=torch.Generator().manual_seed(0)))
     with atomic_folder(out, ours=lambda f: (f/ONNX).is_file(), what=f'covidxray export folder ({ONNX})') as tmp:
         _to_onnx(model, tmp/ONNX, x[:2], opset, dynamo)
@@ -202,7 +196,6 @@ def export_models(model:str|Path, # a model folder, a run folder, or an all-fold
     return [export_onnx(f, out/f.relative_to(model), **kwargs) for f in model_folders(model)]
 
 def onnx_members(models, # export folders or `OnnxModel`s (one, or a list: an ensemble)
-                 items=None, # the paths to be predicted (unused: as `deploy.int8_members`, for `predict_paths(members=)`)
                  int8:bool=False, # run each folder's model.int8.onnx
                  threads:int|None=None, # ONNX Runtime's intra-op threads; None: PyTorch's
                 )->list:

@@ -10,7 +10,8 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['CONFIG', 'WEIGHTS', 'SEGMENTER', 'MODEL', 'ONNX', 'ONNX_INT8', 'RUN_METRICS', 'RUN_PREDS', 'HISTORY', 'CHECKPOINT',
            'SEGMENTER_KIND', 'MODEL_FILES', 'MODEL_FOLDER', 'SEGMENTER_FOLDER', 'fold_folder', 'folder_config',
-           'is_segmenter_folder', 'is_model_folder', 'fold_models', 'model_folders', 'model_and_run', 'model_problem']
+           'is_segmenter_folder', 'is_model_folder', 'segmenter_folder', 'fold_models', 'model_folders',
+           'model_and_run', 'model_problem']
 
 # %% ../nbs/00a_folders.ipynb #1d0c304e
 CONFIG = 'config.json'              # a covidxray folder's settings: a model's, a segmenter's, an export's
@@ -49,6 +50,12 @@ def is_model_folder(folder:str|Path, # any folder
                    )->bool:
     "Whether `folder` is a model folder `model.save_model` wrote, even a damaged one: its weights, not a segmenter's."
     return (Path(folder)/WEIGHTS).is_file() and not is_segmenter_folder(folder)
+
+def segmenter_folder(path:str|Path, # a segmenter's folder, or a lung-crop model folder that carries one
+                    )->Path:
+    "The segmenter's folder at `path`: `path` itself, or the model folder's `SEGMENTER` inside it; else `path` (its loader says why not)."
+    p = Path(path)
+    return p/SEGMENTER if not is_segmenter_folder(p) and is_segmenter_folder(p/SEGMENTER) else p
 
 # %% ../nbs/00a_folders.ipynb #1371adae
 def fold_models(out:str|Path, # a run folder written by `train.train_folds`

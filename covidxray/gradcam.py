@@ -87,7 +87,7 @@ def load_inputs(paths, # image files
                )->tuple[torch.Tensor, np.ndarray]:
     "`preprocess` for many files: (N x 3 x H x W tensor, N x H x W uint8 images)."
     spec, boxes = input_spec(cfg), boxes if boxes is not None else [None] * len(paths)
-    grays = (np.stack([xray_pixels(p, spec, box=b) for p, b in zip(paths, boxes)]) if len(paths)
+    grays = (np.stack([xray_pixels(p, spec, box=b) for p, b in zip(paths, boxes, strict=True)]) if len(paths)
              else np.zeros((0, spec.size, spec.size), np.uint8))
     return to_model_input(grays, spec), grays
 
@@ -268,7 +268,7 @@ def cam_grid(model:nn.Module, # maps a normalised (N, 3, H, W) batch to logits
     labelled = picked['labelled'].to_numpy(bool) if 'labelled' in picked else np.ones(len(picked), bool)
     cams = cam_maps(model, X, target_layer, method, targets=pred)
     masks = [load_mask(p, spec, b) if isinstance(p, (str, Path)) and str(p) else None
-             for p, b in zip(picked['mask'] if 'mask' in picked else [None] * len(picked), boxes or [None] * len(picked))]
+             for p, b in zip(picked['mask'] if 'mask' in picked else [None] * len(picked), boxes or [None] * len(picked), strict=True)]
     n_rows = len(classes)
     fig = plt.figure(figsize=(2 * panel * n_per_class + 0.5, (panel + 0.5) * n_rows + 0.4), layout='constrained')
     rows = fig.subfigures(n_rows, 1, squeeze=False)[:, 0]
@@ -321,11 +321,11 @@ def gradcam_files(model, # a model folder, a run folder (an all-folds run: its f
     labels, masks = {}, {}
     for s in map(Path, srcs):
         if s.suffix.lower() == '.csv' and is_table(s):
-            t = read_table(s); labels.update(zip(t.path, t.label))
-            if 'mask' in t: masks.update((p, k) for p, k in zip(t.path, t['mask']) if k)
+            t = read_table(s); labels.update(zip(t.path, t.label, strict=True))
+            if 'mask' in t: masks.update((p, k) for p, k in zip(t.path, t['mask'], strict=True) if k)
     done, skipped, scored = [], [], []
     paths = image_paths(srcs)
-    boxes = dict(zip(paths, input_boxes(m, paths) or [None] * len(paths)))    # a lung-crop model: each film's box
+    boxes = dict(zip(paths, input_boxes(m, paths) or [None] * len(paths), strict=True))    # a lung-crop model: each film's box
     for p in paths:
         try: x, gray = preprocess(p, m, boxes[p])
         except BadImage: skipped.append(p); continue
@@ -335,7 +335,7 @@ def gradcam_files(model, # a model folder, a run folder (an all-folds run: its f
         done.append((p, f))
         if p in masks and classes[int(_softmax_probs(m, x).argmax())] == labels.get(p):   # right, and the lesion is known
             scored.append((cam, load_mask(masks[p], m, boxes[p])))
-    if skipped: warnings.warn(f"{len(skipped)} unreadable image(s) skipped: " + ', '.join(skipped[:10]))
+    if skipped: warnings.warn(f"{len(skipped)} unreadable image(s) skipped: " + ', '.join(skipped[:10]), stacklevel=2)
     items = pd.DataFrame({'path': [p for p, _ in done], 'label': [labels.get(p, '') for p, _ in done],
                           'mask': [masks.get(p, '') for p, _ in done]})
     todo = ~items.label.isin(classes)                          # unlabelled: the grid row is the predicted class

@@ -433,11 +433,13 @@ def push_to_hub(model_dir:str|Path, # the model folder (RUN/model), or the run f
                 token:str|None=None, # default: HF_TOKEN or `hf auth login`'s
                 commit_message:str|None=None, # the commit's message; None: names the architecture
                 api=None, # a `huggingface_hub.HfApi` (or a stand-in with `create_repo` and `upload_folder`); default: HfApi(token=token)
+                card_only:str|Path|None=None, # write the model card to this README and push nothing (to review it first)
                )->dict:
     "Publish the model (safetensors, config, its lung segmenter) and a generated model card to `repo_id` in one commit."
     repo_id, _ = parse_hub_ref(repo_id)
     model_dir, run = model_and_run(model_dir, run)
     card = check_card(model_card(model_dir, repo_id, run, evaluation, audit, train_table, test_set))
+    if card_only: return dict(repo_id=repo_id, card=write_card(card, card_only), files=[], pushed=False)
     if api is None:
         from huggingface_hub import HfApi
         api = HfApi(token=token)
@@ -446,4 +448,4 @@ def push_to_hub(model_dir:str|Path, # the model folder (RUN/model), or the run f
         url = api.create_repo(repo_id, private=private, exist_ok=True)
         info = api.upload_folder(repo_id=repo_id, folder_path=tmp, delete_patterns=[f'{SEGMENTER}/*', 'results/*'],
                                  commit_message=commit_message or f"covidxray {read_config(model_dir)['arch']} model and its card")
-    return dict(repo_id=repo_id, url=str(url), files=files, commit=getattr(info, 'oid', None), private=private)
+    return dict(repo_id=repo_id, url=str(url), files=files, commit=getattr(info, 'oid', None), private=private, pushed=True)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04a_lungs.ipynb #7cb51404
 from __future__ import annotations
-import os, json, hashlib, textwrap
+import os, json, hashlib, textwrap, tempfile
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -23,8 +23,8 @@ from fastai.data.load import DataLoader as FastaiLoader
 import fastai.callback.schedule   # noqa: F401  (adds Learner.fit_one_cycle)
 
 from .core import get_device, seed_everything, write_json, write_csv, load_csv, atomic_path, atomic_folder, check_replaceable
-from .folders import CONFIG, WEIGHTS, SEGMENTER_KIND, SEGMENTER_FOLDER, is_segmenter_folder
-from .data import open_xray, BadImage, IMAGE_EXTS
+from .folders import CONFIG, WEIGHTS, SEGMENTER_KIND, SEGMENTER_FOLDER, is_segmenter_folder, segmenter_folder
+from .data import open_xray, BadImage, IMAGE_EXTS, image_paths, is_table
 from .inputs import InputSpec, to_model_input, ROI_COLS
 from .weights import timm_cfg, pretrained_source, package_weights, fit_state_dict, read_weights
 
@@ -32,7 +32,7 @@ from .weights import timm_cfg, pretrained_source, package_weights, fit_state_dic
 __all__ = ['SEG_FORMAT', 'LUNG_COLS', 'mask_pairs', 'read_mask', 'seg_pixels', 'seg_aug', 'LungPairs', 'LungSegmenter',
            'build_segmenter', 'seg_spec', 'clean_mask', 'mask_check', 'lung_box', 'dice', 'DiceBCELoss',
            'save_segmenter', 'load_segmenter', 'train_segmenter', 'segment_probs', 'segmenter_id', 'lung_table',
-           'add_lung_boxes', 'plot_lungs']
+           'add_lung_boxes', 'plot_lungs', 'segment_films']
 
 # %% ../nbs/04a_lungs.ipynb #ad5281f1
 def _resolve(p, root:Path)->str:
@@ -211,8 +211,8 @@ def save_segmenter(seg:nn.Module, # a segmenter with `.config`
 
 def load_segmenter(folder:str|Path, # a folder written by `save_segmenter` (or a classifier's `lungs/`)
                   )->nn.Module:
-    "The segmenter in `folder`, in eval mode, read without executing code."
-    f = Path(folder)/CONFIG
+    "The segmenter in `folder` (or in the lung-crop model folder `folder`), in eval mode, read without executing code."
+    folder = segmenter_folder(folder); f = folder/CONFIG
     try: cfg = json.loads(f.read_text())
     except FileNotFoundError: raise FileNotFoundError(f"{f} is missing: {folder} is not a lung segmenter folder. "
                                                       "Train one with `covidxray lungs train`.") from None
@@ -225,7 +225,7 @@ def load_segmenter(folder:str|Path, # a folder written by `save_segmenter` (or a
     return seg.eval()
 
 # %% ../nbs/04a_lungs.ipynb #04d4266a
-def train_segmenter(pairs:pd.DataFrame, # `mask_pairs` rows (`image`, `mask`, `group`)
+def train_segmenter(pairs:pd.DataFrame|str|Path, # `mask_pairs` rows (`image`, `mask`, `group`), or a source `mask_pairs` reads
                     out:str|Path, # the segmenter folder to write
                     encoder:str='tf_efficientnet_lite0', # timm encoder
                     pretrained:bool=True, # the encoder's ImageNet weights
@@ -237,9 +237,12 @@ def train_segmenter(pairs:pd.DataFrame, # `mask_pairs` rows (`image`, `mask`, `g
                     seed:int=0, # seeds the split, the weights' init and the shuffling
                     device=None, # default: the best available
                     progress:bool=True, # fastai's progress bars
+                    images:str|Path|None=None, # where `pairs` is a table file: the folder its image paths are relative to [the table's]
+                    mask_root:str|Path|None=None, # where `pairs` is a table file: the folder its mask paths are relative to [the table's]
                    )->dict:
     "Train a lung segmenter on `pairs`, write it to `out`, and return its held-out Dice (cleaned masks, at the masks' resolution)."
     check_replaceable(out, is_segmenter_folder, SEGMENTER_FOLDER)     # before training, not after
+    if not isinstance(pairs, pd.DataFrame): pairs = mask_pairs(pairs, images=images, masks=mask_root)
     seed_everything(seed)
     tr, va = _split(pairs, valid_pct, seed)
     seg, device = build_segmenter(encoder, pretrained, size), get_device(device)
@@ -253,14 +256,14 @@ def train_segmenter(pairs:pd.DataFrame, # `mask_pairs` rows (`image`, `mask`, `g
     valid = pairs.iloc[va].reset_index(drop=True)
     probs = segment_probs(seg, valid.image, device=device)
     rows = []
-    for p, mp in zip(probs, valid['mask']):
+    for p, mp in zip(probs, valid['mask'], strict=True):
         true = read_mask(mp); h, w = true.shape
         pred = clean_mask(cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR), seg.config['threshold'])
         box = np.zeros_like(true); box[int(.12 * h):int(.88 * h), int(.12 * w):int(.88 * w)] = True
         rows.append(dict(dice=dice(pred, true), dice_all_lung=dice(np.ones_like(true), true), dice_central_box=dice(box, true),
                          **mask_check(pred)))
     per = pd.concat([valid, pd.DataFrame(rows)], axis=1)
-    m = dict(n_train=len(tr), n_valid=len(va), dice_mean=float(per.dice.mean()), dice_p5=float(np.percentile(per.dice, 5)),
+    m = dict(n_train=len(tr), n_valid=len(va), n_patients=int(pairs.group.nunique()), dice_mean=float(per.dice.mean()), dice_p5=float(np.percentile(per.dice, 5)),
              dice_min=float(per.dice.min()), dice_all_lung=float(per.dice_all_lung.mean()),
              dice_central_box=float(per.dice_central_box.mean()), flagged=int((per.lung_check != '').sum()),
              valid_loss=float(learn.recorder.values[-1][1]))
@@ -292,7 +295,7 @@ def segment_probs(seg:nn.Module, # a segmenter (`build_segmenter`/`load_segmente
     with torch.no_grad(), torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
         for xb, ok in dl:
             p = torch.sigmoid(seg(xb.to(device)).float())[:, 0].cpu().numpy()
-            out += [pi if k else None for pi, k in zip(p, ok.tolist())]
+            out += [pi if k else None for pi, k in zip(p, ok.tolist(), strict=True)]
     return out
 
 def segmenter_id(seg:nn.Module)->str:
@@ -326,18 +329,18 @@ def lung_table(seg:nn.Module|str|Path, # a segmenter, or its folder
         old = old[(old.segmenter == sid) & (old.margin.astype(float) == margin) & (not masks_dir or 'lung_mask' in old)]
         old = old.drop_duplicates('path', keep='last').set_index('path')
     else: old = pd.DataFrame()
-    todo = [i for i, (p, s) in enumerate(zip(paths, stamps)) if p not in old.index or old.loc[p, 'stamp'] != s]
+    todo = [i for i, (p, s) in enumerate(zip(paths, stamps, strict=True)) if p not in old.index or old.loc[p, 'stamp'] != s]
     rows = {}
     if masks_dir: Path(masks_dir).mkdir(parents=True, exist_ok=True)
     for k in range(0, len(todo), 256):                                # a chunk at a time: memory stays flat
         chunk = todo[k:k + 256]
-        for i, p in zip(chunk, segment_probs(seg, [paths[i] for i in chunk], bs=bs, device=device, num_workers=num_workers)):
+        for i, p in zip(chunk, segment_probs(seg, [paths[i] for i in chunk], bs=bs, device=device, num_workers=num_workers), strict=True):
             if p is None:
-                rows[i] = dict(zip(ROI_COLS, (0.0, 0.0, 1.0, 1.0)), lung_fraction=0.0, lung_fields=0,
+                rows[i] = dict(zip(ROI_COLS, (0.0, 0.0, 1.0, 1.0), strict=True), lung_fraction=0.0, lung_fields=0,
                                lung_check='unreadable image', lung_ok=False, **({'lung_mask': ''} if masks_dir else {})); continue
             m = clean_mask(p, seg.config.get('threshold', 0.5)); c = mask_check(m)
             box = lung_box(m, margin) if not c['lung_check'] else (0.0, 0.0, 1.0, 1.0)
-            rows[i] = dict(zip(ROI_COLS, box), **c, lung_ok=not c['lung_check'])
+            rows[i] = dict(zip(ROI_COLS, box, strict=True), **c, lung_ok=not c['lung_check'])
             if masks_dir:
                 f = Path(masks_dir)/f"{hashlib.sha1(paths[i].encode('utf-8', 'surrogateescape')).hexdigest()[:16]}.png"
                 with atomic_path(f) as tmp: Image.fromarray(m.astype(np.uint8) * 255).save(tmp)
@@ -398,3 +401,27 @@ def plot_lungs(table:pd.DataFrame, # `lung_table` rows with `lung_mask` (and a `
             ax.imshow(rgb); ax.set_title(textwrap.fill(title, 26), fontsize=6)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/04a_lungs.ipynb #917c1731
+def segment_films(seg:nn.Module|str|Path, # a segmenter, its folder, or a lung-crop model folder that carries one
+                  data, # image files, folders, or one table with a `path` column (`covidxray index` output)
+                  out:str|Path, # the CSV to write: the table (or the paths) with `LUNG_COLS` (and `lung_mask`)
+                  masks_dir:str|Path|None=None, # also write each cleaned mask here (PNG, the `lung_mask` column)
+                  grid:str|Path|None=None, # also a PNG of masks outlined on a sample of films, a row per source
+                  **kwargs, # to `lung_table`: margin, bs, device, num_workers
+                 )->pd.DataFrame:
+    "Segment every film of `data` afresh and write `out` (and the masks and the grid): the table written."
+    data = [data] if isinstance(data, (str, Path)) else list(data)
+    one = Path(data[0])
+    items = (load_csv(one, keep_default_na=False) if len(data) == 1 and one.is_file() and is_table(one)
+             and 'path' in pd.read_csv(one, nrows=0).columns else pd.DataFrame({'path': [str(p) for p in image_paths(data)]}))
+    with tempfile.TemporaryDirectory() as tmp:
+        t = lung_table(seg, items.path, masks_dir=masks_dir or (Path(tmp) if grid else None), **kwargs)
+        cols = LUNG_COLS + (('lung_mask',) if masks_dir else ())
+        table = items.drop(columns=[c for c in LUNG_COLS + ('lung_mask',) if c in items]).assign(**{c: t[c].values for c in cols})
+        Path(out).parent.mkdir(parents=True, exist_ok=True); write_csv(table, out)
+        if grid:
+            fig = plot_lungs(t.assign(source=items['source'].values if 'source' in items else 'images'), by='source')
+            with atomic_path(grid) as f: fig.savefig(f, dpi=80)
+            import matplotlib.pyplot as plt; plt.close(fig)
+    return table

@@ -35,8 +35,8 @@ from .folders import CONFIG, WEIGHTS, SEGMENTER, MODEL_FOLDER, is_model_folder, 
 __all__ = ['ARCHS', 'MODEL_FORMAT', 'ArchConfig', 'UnknownArch', 'arch_config', 'XrayModel', 'build_model', 'xray_loss',
            'CPUAutocast', 'set_precision', 'save_model', 'BadModelFolder', 'weights_sha256', 'read_config',
            'tidy_model_folder', 'load_model', 'attach_segmenter', 'lung_segmenter', 'input_boxes', 'softmax', 'nll',
-           'fit_temperature', 'item_paths', 'predict_batches', 'predict', 'embed', 'prediction_rows', 'predict_paths',
-           'write_predictions']
+           'fit_temperature', 'item_paths', 'predict_batches', 'predict', 'embed', 'sample_inputs', 'prediction_rows',
+           'predict_paths', 'write_predictions']
 
 # %% ../nbs/05_model.ipynb #8b69d1d2
 @dataclass(frozen=True)
@@ -193,7 +193,7 @@ def set_precision(learn, # a fastai `Learner`
     if p == 'fp32': return p
     if device.type == 'cuda': learn.to_fp16() if p == 'fp16' else learn.to_bf16()
     elif device.type == 'cpu': learn.add_cb(CPUAutocast(autocast_dtype(p)))
-    else: warnings.warn(f"No mixed precision on {device.type}: training in fp32."); return 'fp32'
+    else: warnings.warn(f"No mixed precision on {device.type}: training in fp32.", stacklevel=2); return 'fp32'
     return p
 
 # %% ../nbs/05_model.ipynb #ad151f01
@@ -331,7 +331,7 @@ def input_boxes(model:nn.Module, # a loaded model
         if masked: t['lung_mask'] = t.lung_mask.where(t.lung_ok, '')   # a flagged film: read whole, as in training
     boxes = [tuple(r) for r in t[list(ROI_COLS)].to_numpy(float).tolist()]
     if not masked: return boxes
-    return [LungRegion(b, m) if isinstance(m, str) and m else b for b, m in zip(boxes, t.lung_mask)]   # flagged films: read whole
+    return [LungRegion(b, m) if isinstance(m, str) and m else b for b, m in zip(boxes, t.lung_mask, strict=True)]   # flagged films: read whole
 
 _MASKS = []
 def _masks_dir()->str:
@@ -429,13 +429,13 @@ def predict_batches(models, # a model, a model folder, or a list of them (an ens
         with torch.no_grad(), (torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()):
             for xs, ok, err in (progress_bar(dl, leave=False) if progress else dl):
                 ps = [torch.softmax(m(xs[keys.index(key(k, j))].to(device)).float() / T, 1).cpu().numpy()
-                      for k, (m, T) in enumerate(zip(ms, Ts)) for j in range(len(views))]
+                      for k, (m, T) in enumerate(zip(ms, Ts, strict=True)) for j in range(len(views))]
                 p = np.mean(ps, 0).astype(np.float32)
                 p[~ok.numpy()] = np.nan
                 yield paths[start:start + len(p)], p, list(err)
                 start += len(p)
     finally:
-        for m, w in zip(ms, was_training): m.train(w)
+        for m, w in zip(ms, was_training, strict=True): m.train(w)
 
 @delegates(predict_batches)
 def predict(models, # a model, a model folder, or a list of them (an ensemble); a deployed int8 model runs as it is
@@ -448,11 +448,11 @@ def predict(models, # a model, a model folder, or a list of them (an ensemble); 
     ms = _members(models)
     out, bad = [], []
     for paths, p, errs in predict_batches(ms, items, **kwargs):
-        bad += [(path, e) for path, e in zip(paths, errs) if e]
+        bad += [(path, e) for path, e in zip(paths, errs, strict=True) if e]
         if bad and on_error == 'raise': raise BadImage(bad[0][1])
         out.append(p)
     if bad: warnings.warn(f"{len(bad)} unreadable image(s) skipped (their rows are NaN): " + ', '.join(str(p) for p, _ in bad[:10]) +
-                          (' ...' if len(bad) > 10 else ''))
+                          (' ...' if len(bad) > 10 else ''), stacklevel=2)
     return np.concatenate(out) if out else np.zeros((0, len(ms[0].config['classes'])), np.float32)
 
 # %% ../nbs/05_model.ipynb #62c2b544
@@ -474,6 +474,21 @@ def embed(model, # a model, or a model folder
     m.train(was_training)
     return out.numpy()
 
+# %% ../nbs/05_model.ipynb #69da6a6b
+def sample_inputs(model:nn.Module, # a loaded model (its input spec and lung crop)
+                  items, # paths, or a table with a `path` column (and boxes)
+                  n:int=16, # how many films
+                  size:int|None=None, # input side; default: the model's own
+                 )->torch.Tensor:
+    "`n` readable films spread evenly over `items`, as `model` reads them: the batch that checks an export and calibrates int8."
+    k = len(item_paths(items))
+    idx = np.unique(np.linspace(0, k - 1, min(k, 2 * n)).round().astype(int)) if k else np.zeros(0, int)
+    take = items.iloc[idx] if isinstance(items, pd.DataFrame) else [item_paths(items)[i] for i in idx]
+    ds = XrayFiles(item_paths(take), input_spec(model, size), skip_bad=True, boxes=input_boxes(model, take))
+    xs = [x for x, ok in (ds[i] for i in range(len(ds))) if ok]
+    if not xs: raise ValueError(f"None of the {len(idx)} images taken to check or calibrate the model could be read.")
+    return torch.stack([xs[i] for i in np.unique(np.linspace(0, len(xs) - 1, min(len(xs), n)).round().astype(int))])
+
 # %% ../nbs/05_model.ipynb #0fe1a39b
 def prediction_rows(paths, # a batch's image paths
                     probs:np.ndarray, # their probabilities (NaN rows: unreadable)
@@ -484,7 +499,7 @@ def prediction_rows(paths, # a batch's image paths
     ok = np.isfinite(probs).all(1)
     pred = np.where(ok, np.array(classes)[np.nan_to_num(probs).argmax(1)], '')
     errors = [e or ('' if k else "the model gave no finite probabilities for this film (NaN or inf): check the model folder's "
-                                 "config.json (temperature, std) and weights") for e, k in zip(errors, ok)]
+                                 "config.json (temperature, std) and weights") for e, k in zip(errors, ok, strict=True)]
     return pd.DataFrame({'path': [str(p) for p in paths], 'pred': pred, **{f'p_{c}': probs[:, i] for i, c in enumerate(classes)},
                          'error': errors})
 
@@ -522,7 +537,7 @@ def write_predictions(model, # model folder, run folder or all-folds run folder
                 f.write(t.to_csv(None, header=r['done'] == 0, index=False).encode('utf-8', 'surrogateescape')); f.flush()
                 good, r['done'] = f.tell(), r['done'] + len(t)
                 for c, k in t.pred[t.pred != ''].value_counts().items(): r['counts'][c] += int(k)
-                r['skipped'] += [(p, e) for p, e in zip(t.path, t.error) if e]
+                r['skipped'] += [(p, e) for p, e in zip(t.path, t.error, strict=True) if e]
         except KeyboardInterrupt:
             r['interrupted'] = True
             f.truncate(good)                           # a row half-written when the signal came goes

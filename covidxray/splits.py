@@ -58,7 +58,7 @@ def deduplicate(df:pd.DataFrame, # rows with `phash` (from `inspect_images`)
     dup = sizes[comp] > 1
     df.loc[ok[dup], 'dup_cluster'] = comp[dup]
     rank = {s: k for k, s in enumerate(prefer)}
-    for c, g in df.loc[ok[dup]].groupby('dup_cluster'):
+    for _, g in df.loc[ok[dup]].groupby('dup_cluster'):
         labels = sorted(g.label.unique())
         if len(labels) > 1:
             df.loc[g.index, 'reason'] = f"near-duplicate copies carry different labels ({', '.join(labels)}): cluster dropped"

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb #5629d056
 from __future__ import annotations
-import os, json, shutil, pickle, dataclasses, uuid, warnings
+import os, json, shutil, pickle, dataclasses, uuid, warnings, inspect
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from .core import (CLASSES, get_device, seed_everything, write_json, write_csv, 
                             check_replaceable, folder_lock, atomic_path)
 from .folders import CONFIG, MODEL, CHECKPOINT, HISTORY, RUN_METRICS, RUN_PREDS, MODEL_FOLDER, is_model_folder, fold_models, fold_folder
 from .splits import fold_leaks
+from .data import load_items
 from .inputs import xray_dls, input_spec, intensity_tfm, ROIS
 from .adversary import SourceAdversary, ADVERSARIES
 from .lungs import load_segmenter, add_lung_boxes
@@ -32,7 +33,7 @@ from .model import attach_segmenter, arch_config, build_model, xray_loss, set_pr
 
 # %% auto #0
 __all__ = ['RECIPES', 'f1_macro', 'body_head_split', 'xray_learner', 'RunTracker', 'XrayDistributedTrainer', 'distributed',
-           'BatchTooBig', 'BadCheckpoint', 'train_fold', 'train_folds', 'recipe']
+           'BatchTooBig', 'BadCheckpoint', 'train_fold', 'train_folds', 'recipe', 'merge_recipe', 'train_data']
 
 # %% ../nbs/06_train.ipynb #203ff168
 def f1_macro(n_classes:int=len(CLASSES), # classes (labels 0..n-1)
@@ -146,7 +147,7 @@ class RunTracker(Callback):
         if not getattr(self, 'ran', False) or getattr(self.learn, 'lr_finder', None): return   # skipped on resume
         st, rec = self.state, self.learn.recorder
         names, vals = rec.metric_names[1:-1] if rec.add_time else rec.metric_names[1:], list(rec.log[1:])
-        row = dict(phase=self.phase_name, epoch=st['global_epoch'] + 1, **{n: v for n, v in zip(names, vals)})
+        row = dict(phase=self.phase_name, epoch=st['global_epoch'] + 1, **{n: v for n, v in zip(names, vals, strict=True)})
         score = row[self.monitor]
         st.update(phase=self.phase, epoch=self.epoch, global_epoch=st['global_epoch'] + 1)
         better = st['best'] is None or score > st['best']
@@ -235,7 +236,7 @@ def _valid_report(learn:Learner, num_workers:int|None=0, precision:str='fp32')->
     cm = confusion_matrix(targs, pred, labels=labels)
     with np.errstate(invalid='ignore', divide='ignore'): recall = np.diag(cm) / cm.sum(1)
     m = dict(accuracy=float(accuracy_score(targs, pred)), f1_macro=float(f1_score(targs, pred, average='macro', labels=labels, zero_division=0)),
-             recall={c: (None if np.isnan(r) else float(r)) for c, r in zip(vocab, recall)},
+             recall={c: (None if np.isnan(r) else float(r)) for c, r in zip(vocab, recall, strict=True)},
              confusion=dict(classes=list(vocab), matrix=cm.tolist()), n_valid=int(len(targs)))
     preds = pd.DataFrame({'path': items['path'].values, 'label': items['label'].values,   # the source's own label kept: re-map at will
                           **{c: items[c].values for c in ('source', 'patient_id', 'orig_label') if c in items},
@@ -422,3 +423,32 @@ def recipe(name:str='demo', # a key of `RECIPES`
     if name not in RECIPES: raise ValueError(f"Unknown recipe {name!r}: one of {', '.join(RECIPES)}.")
     r = RECIPES[name]
     return dict(r.get(get_device(device).type, r['cpu']))
+
+# %% ../nbs/06_train.ipynb #97b0f1a7
+def merge_recipe(name:str, # a key of `RECIPES`
+                 settings:dict|None=None, # the user's `train_fold` settings (a parser's namespace may hold all of them, at their defaults)
+                 device=None, # where it will train; default: `settings['device']`, else the best available
+                )->dict:
+    "`settings` with recipe `name` filling every setting left at `train_fold`'s default; what the user set wins."
+    kw = dict(settings or {})
+    defaults = {k: p.default for k, p in inspect.signature(train_fold).parameters.items()}
+    r = recipe(name, device if device is not None else kw.get('device'))
+    return {**kw, **{k: v for k, v in r.items() if kw.get(k, defaults.get(k)) == defaults.get(k)}}
+
+# %% ../nbs/06_train.ipynb #07c28694
+_recipe = recipe   # `train_data`'s parameter of that name hides it
+
+def train_data(data, # folders/CSVs `covidxray index` reads, or the table it wrote
+               out:str|Path, # the run folder
+               recipe:str|None=None, # a key of `RECIPES`, filling every setting left at its default (`merge_recipe`)
+               all_folds:bool=False, # one model per fold (`train_folds`); else one fold (`train_fold`)
+               fold:int=0, # the validation fold of a one-fold run
+               n_folds:int=5, # folds to assign where `data` has none (`data.load_items`)
+               **settings, # `train_fold`'s settings: arch, epochs, lr, size, device, num_workers, ...
+              )->dict:
+    "What `covidxray train` runs: the table of `data`, the recipe under the user's settings, one fold or all; the validation metrics."
+    items = load_items(data, n_folds=n_folds, n_workers=settings.get('num_workers'))
+    if recipe:
+        settings = merge_recipe(recipe, settings)
+        print(f"recipe {recipe!r}: " + ', '.join(f'{k}={settings[k]}' for k in _recipe(recipe, settings.get('device'))))
+    return train_folds(items, out, **settings) if all_folds else train_fold(items, out, fold=fold, **settings)

@@ -157,7 +157,7 @@ def package_weights(arch:str, # a timm model name with an entry in `WEIGHT_PACKA
     if len(sd) != len(own):
         raise BadWeights(f"{path} holds {len(sd)} tensors, timm's {arch} {len(own)}: it is not {arch}'s. {fix}")
     out = {}
-    for (k, v), (tk, tv) in zip(sd.items(), own.items()):
+    for (k, v), (tk, tv) in zip(sd.items(), own.items(), strict=True):
         if v.shape != tv.shape:
             raise BadWeights(f"{path}: tensor {k} {tuple(v.shape)} does not fit timm's {tk} {tuple(tv.shape)}: "
                              f"the file's tensors are not in timm's order. {fix}")

@@ -1,5 +1,6 @@
 """The house rules that import-linter cannot see: no module imports another's private names, no module grows past
-~600 lines, and the command line holds no library code (its functions build parsers and run subcommands)."""
+~600 lines, the command line holds no library code (its functions build parsers and run subcommands, each a call of
+one library function), and only `folders` spells the on-disk layout."""
 import ast, re
 from pathlib import Path
 
@@ -24,6 +25,31 @@ def test_cli_defines_no_library_functions():
     defs = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
     allowed = re.compile(r'^(add_\w+_parser|run_\w+|parser|main|add_settings|settings_of|_\w+)$')
     assert defs and all(allowed.match(d) for d in defs), [d for d in defs if not allowed.match(d)]
+
+# what a command may call besides the one function that does its work: formatting its result for the terminal
+_FORMATTERS = re.compile(r'^(format_\w+|\w+_summary|printable|path_reason)$')
+
+def _library_calls(fn)->list:
+    "The covidxray functions `fn` imports and calls by name (formatters aside)."
+    lib = {a.asname or a.name for n in ast.walk(fn) if isinstance(n, ast.ImportFrom) and (n.module or '').startswith('covidxray')
+           for a in n.names}
+    return sorted({n.func.id for n in ast.walk(fn) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                   and n.func.id in lib and not _FORMATTERS.match(n.func.id)})
+
+def test_commands_only_parse_call_and_print():
+    "Each `run_*` calls one library function (the pipeline lives in the library, where a notebook can call it) and is short."
+    tree = ast.parse((LIB/'cli.py').read_text())
+    assert not [n for n in ast.walk(tree) if isinstance(n, ast.Import) and any(a.name.startswith('covidxray') for a in n.names)], \
+        "import names from covidxray modules (the count below reads them), not the modules"
+    fns = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    runs = {k: f for k, f in fns.items() if k.startswith('run_')}
+    assert len(runs) >= 10, sorted(runs)
+    many = {k: calls for k, f in runs.items() if len(calls := _library_calls(f)) != 1}
+    assert not many, f"a command calls one library function (move the pipeline into the library): {many}"
+    long = {k: f.end_lineno - f.lineno for k, f in runs.items() if f.end_lineno - f.lineno > 20}
+    assert not long, f"a command parses, calls and prints: {long}"
+    helpers = {k: calls for k, f in fns.items() if k.startswith('_') and len(calls := _library_calls(f)) > 2}
+    assert not helpers, f"the command line's helpers check arguments; they do no library work: {helpers}"
 
 def test_only_folders_spells_the_layout():
     "The on-disk layout has one room: no other module writes a name of it as a literal (a path join, a glob, a name)."

@@ -221,7 +221,7 @@ def test_export_onnx_and_predict_with_onnx_runtime(tmp_path):
     (tmp_path/'onnx'/'model'/'model.onnx').write_bytes(b'\x00garbage')
     r = cli('predict', tmp_path/'onnx', src, '--out', tmp_path/'bad.csv', '--engine', 'onnx', check=False)
     assert r.returncode == 2 and 'is not an ONNX model' in r.stderr and 'Traceback' not in r.stderr, r.stderr
-    r = cli('predict', tmp_path/'onnx', src, '--out', tmp_path/'bad.csv', '--engine', 'onnx', '--precision', 'int8', check=False)
+    r = cli('predict', tmp_path/'onnx', src, '--out', tmp_path/'bad.csv', '--engine', 'onnx-int8', check=False)
     assert r.returncode == 2 and '--int8 --calib' in r.stderr, r.stderr
 
 def test_predict_a_table_of_paths(tmp_path, capsys):
@@ -245,7 +245,7 @@ def test_folder_scan_accounts_for_every_entry(tmp_path, capsys):
     assert main(['index', str(src), '--out', str(tmp_path/'t.csv'), '--folds', '2', '--workers', '0']) == 0
     t, dropped = pd.read_csv(tmp_path/'t.csv'), pd.read_csv(tmp_path/'t.dropped.csv')
     assert str(src/'Covid'/'IM0001') in set(t.path)
-    why = dict(zip(dropped.path.map(lambda p: Path(p).name), dropped.reason))
+    why = dict(zip(dropped.path.map(lambda p: Path(p).name), dropped.reason, strict=True))
     assert {'gone.png', 'pipe.png', 'dir.png'} <= set(why) and 'FIFO' in why['pipe.png'] and 'broken' in why['gone.png'], why
     assert main(['predict', str(_model(tmp_path)), str(src/'Covid'), '--out', str(tmp_path/'p.csv')]) == 0
     p = pd.read_csv(tmp_path/'p.csv', keep_default_na=False)

@@ -39,7 +39,7 @@ def test_evaluate_and_audit_synthetic(tmp_path):
     api = predict(tmp_path/'run'/'model', ok.path.tolist())
     assert abs(ok[['p_Covid', 'p_Normal', 'p_Pneumonia']].values.astype(float) - api).max() < 1e-5
     # int8: the CLI and the API quantize alike (same calibration images) and predict the same
-    cli('predict', tmp_path/'run', test, '--out', tmp_path/'preds8.csv', '--precision', 'int8')
+    cli('predict', tmp_path/'run', test, '--out', tmp_path/'preds8.csv', '--engine', 'torch-int8')
     t8 = pd.read_csv(tmp_path/'preds8.csv', keep_default_na=False).query("pred != ''")
     assert list(t8.path) == list(ok.path)
     api8 = predict_int8(tmp_path/'run'/'model', ok.path.tolist())

@@ -33,4 +33,4 @@ def test_ieee_findings_of_the_dev_set(dev_data):
     ieee = meta[meta.source == 'ieee8023'].drop_duplicates('orig_label')
     assert {'COVID-19, ARDS', 'Mycoplasma Bacterial Pneumonia'} <= set(ieee.orig_label)
     got = {f: ieee_label(f) for f in ieee.orig_label}
-    assert got == {f: (lbl, '') for f, lbl in zip(ieee.orig_label, ieee.label)}, got
+    assert got == {f: (lbl, '') for f, lbl in zip(ieee.orig_label, ieee.label, strict=True)}, got

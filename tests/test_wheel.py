@@ -46,7 +46,7 @@ def _link_present(venv):
     present = venv.parent/'preinstalled'
     present.mkdir()
     pins = []
-    for n, d in _closure(PRESENT).items():
+    for _name, d in _closure(PRESENT).items():
         src_site = Path(d.locate_file(''))
         tops = {Path(str(f)).parts[0] for f in d.files or [] if not str(f).startswith('..')}
         for t in sorted(tops - {'__pycache__'}):
