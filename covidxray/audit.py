@@ -29,7 +29,8 @@ from .gradcam import load_inputs, load_mask, cam_maps, cam_in_lesion
 from .evaluate import evaluation_table
 
 # %% auto #0
-__all__ = ['LUNG_BOX', 'image_features', 'source_probe', 'remove_lungs', 'cam_in_lungs', 'audit', 'format_audit']
+__all__ = ['LUNG_BOX', 'image_features', 'source_probe', 'remove_lungs', 'cam_in_lungs', 'audit', 'leakage_check', 'plot_audit',
+           'format_audit']
 
 # %% ../nbs/09_audit.ipynb #87ea7559
 def image_features(paths, # image files
@@ -174,7 +175,6 @@ def audit(model:str|Path, # model folder, run folder or all-folds run folder
     where = 'segmented' if seg is not None else 'central box'
     k = next((k for k in (5, 4, 3, 2) if not fold_shortfall(items, k)), 0)   # a small test set: fewer folds, or none
     if k == 0:
-        full = masked = None
         rep['lungs_removed'] = dict(chance=chance, lungs=where,
             reading=f'not run: {fold_shortfall(items, 2)}, too few for a control with a held-out fold')
     else:
@@ -194,20 +194,37 @@ def audit(model:str|Path, # model folder, run folder or all-folds run folder
     if seg is not None: rep['cam_in_lungs'] = cam_in_lungs(model0, items, items.lung_mask, n=cam_images, seed=seed)
     tmpdir.cleanup()
     # 3. leakage
-    if train_table is not None:
-        tr = read_table(train_table); tr = tr[tr.reason == '']
-        if 'phash' not in tr or tr.phash.isna().any(): tr = inspect_images(tr.assign(reason=''), n_workers=n_workers)
-        lk = leakage(tr, items)
-        write_csv(lk, out/'leakage.csv')
-        n_img, n_pat = int((lk.kind == 'image').sum()), int((lk.kind == 'patient').sum())
-        rep['leakage'] = dict(image_pairs=n_img, patient_pairs=n_pat,
-                              reading='no overlap with the training table' if not len(lk) else
-                              f'{n_img} near-duplicate image pairs and {n_pat} shared-patient pairs with the training table: '
-                              'the test set is not independent (see leakage.csv)')
-    else: rep['leakage'] = dict(reading='not checked: pass the training table (--train TABLE)')
+    rep['leakage'] = (leakage_check(train_table, items, out, n_workers) if train_table is not None else
+                      dict(reading='not checked: pass the training table (--train TABLE)'))
     write_json(rep, out/'audit.json')
+    plot_audit(rep, out/'audit.png')
+    return rep
+
+def leakage_check(train_table:str|Path, # the training table (`covidxray index` output)
+                  items:pd.DataFrame, # the audited films
+                  out:str|Path, # the folder for leakage.csv (one row per near-duplicate image or shared-patient pair)
+                  n_workers:int|None=None, # decoding processes, where the table has no perceptual hashes
+                 )->dict:
+    "The audit's third check: near-duplicate images and shared patients between the training table and `items`."
+    tr = read_table(train_table); tr = tr[tr.reason == '']
+    if 'phash' not in tr or tr.phash.isna().any(): tr = inspect_images(tr.assign(reason=''), n_workers=n_workers)
+    lk = leakage(tr, items)
+    write_csv(lk, Path(out)/'leakage.csv')
+    n_img, n_pat = int((lk.kind == 'image').sum()), int((lk.kind == 'patient').sum())
+    return dict(image_pairs=n_img, patient_pairs=n_pat,
+                reading='no overlap with the training table' if not len(lk) else
+                f'{n_img} near-duplicate image pairs and {n_pat} shared-patient pairs with the training table: '
+                'the test set is not independent (see leakage.csv)')
+
+def plot_audit(rep:dict, # what `audit` returned
+               out:str|Path, # the PNG to write
+              )->Path:
+    "The lungs-removed control and the source probe, as bars against chance."
     fig, axs = plt.subplots(1, 2, figsize=(9, 3.6))
-    if full is not None: axs[0].bar(['full images', 'lungs removed', 'chance'], [full, masked, chance], color=['C0', 'C3', 'gray'])
+    lr = rep.get('lungs_removed', {})
+    if 'f1_macro_full' in lr:
+        axs[0].bar(['full images', 'lungs removed', 'chance'], [lr['f1_macro_full'], lr['f1_macro_lungs_removed'], lr['chance']],
+                   color=['C0', 'C3', 'gray'])
     axs[0].set_ylim(0, 1); axs[0].set_ylabel('validation macro-F1'); axs[0].set_title('lungs-removed control')
     sp = rep['source_probe']
     if 'pixels' in sp and sp['pixels'].get('balanced_accuracy') is not None:
@@ -217,9 +234,9 @@ def audit(model:str|Path, # model folder, run folder or all-folds run folder
         axs[1].bar(list(bars), list(bars.values()), color=['C0', 'C1', 'C2'][:len(bars) - 1] + ['gray'])
     axs[1].set_ylim(0, 1); axs[1].set_ylabel('balanced accuracy'); axs[1].set_title('source probe')
     fig.tight_layout()
-    with atomic_path(out/'audit.png') as tmp: fig.savefig(tmp, dpi=120)
+    with atomic_path(out) as tmp: fig.savefig(tmp, dpi=120)
     plt.close(fig)
-    return rep
+    return Path(out)
 
 def format_audit(rep:dict) -> str:
     "The audit's readings as text."

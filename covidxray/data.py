@@ -51,6 +51,16 @@ def to_gray8(img:Image.Image, # any PIL image
 
 
 # %% ../nbs/02_data.ipynb #b64af1ee
+def _read_raster(path:Path, size:int|None)->Image.Image:
+    "A raster image (PNG, JPEG, ...) decoded to 8-bit gray; refused from its header, before decoding, when it is too big."
+    with Image.open(path) as im:
+        if im.width * im.height > MAX_PIXELS:              # the same limit as for DICOM
+            raise BadImage(f"{path}: {im.width}x{im.height} = {im.width * im.height:,} pixels, more than covidxray decodes "
+                           f"(MAX_PIXELS = {MAX_PIXELS:,}). A chest film has far fewer: downscale it first.")
+        if size is not None and im.format == 'JPEG': im.draft('L', (size, size))  # decode at reduced scale
+        im.load()
+        return to_gray8(im)
+
 def open_xray(path:str|Path, # an image file
               size:int|None=None, # if given, shrink so the shorter side is about `size` px (fast for big JPEGs)
              )->Image.Image:
@@ -59,24 +69,15 @@ def open_xray(path:str|Path, # an image file
     try: nbytes = path.stat().st_size
     except OSError as e: raise BadImage(f"{path}: cannot be opened ({e.strerror}). Check that the file exists.") from None
     if nbytes == 0: raise BadImage(f"{path}: the file is empty (0 bytes). Re-download it or delete it.")
-    try:
-        if is_dicom(path): g = Image.fromarray(read_dicom(path), 'L')   # covidxray.dicom: the one DICOM reader
-        else:
-            with Image.open(path) as im:
-                if im.width * im.height > MAX_PIXELS:          # from the header, before decoding: the same limit as for DICOM
-                    raise BadImage(f"{path}: {im.width}x{im.height} = {im.width * im.height:,} pixels, more than covidxray decodes "
-                                   f"(MAX_PIXELS = {MAX_PIXELS:,}). A chest film has far fewer: downscale it first.")
-                if size is not None and im.format == 'JPEG': im.draft('L', (size, size))  # decode at reduced scale
-                im.load()
-                g = to_gray8(im)
-        if min(g.size) < MIN_SIDE:
-            raise BadImage(f"{path}: {g.width}x{g.height} px is too small for a chest X-ray (minimum {MIN_SIDE} px). "
-                           "Use the original image, not a thumbnail.")
+    try: g = Image.fromarray(read_dicom(path), 'L') if is_dicom(path) else _read_raster(path, size)   # covidxray.dicom: the one DICOM reader
     except BadImage: raise
     except BadDicom as e: raise BadImage(str(e)) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise BadImage(f"{path}: cannot be read as an image ({type(e).__name__}: {e}). "
                        "The file is corrupt, truncated or not an image: re-download or convert it, or delete it.") from None
+    if min(g.size) < MIN_SIDE:
+        raise BadImage(f"{path}: {g.width}x{g.height} px is too small for a chest X-ray (minimum {MIN_SIDE} px). "
+                       "Use the original image, not a thumbnail.")
     if size is not None and min(g.size) > size:
         s = size / min(g.size)
         g = g.resize((max(size, round(g.width * s)), max(size, round(g.height * s))), Image.BILINEAR, reducing_gap=2.0)

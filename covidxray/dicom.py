@@ -99,6 +99,21 @@ def _misnamed(path)->str|None:
     ext = {'JPEG': 'jpg', 'TIFF': 'tif'}.get(fmt, str(fmt).lower())
     return f"{path}: a {fmt} image with a DICOM name, not a DICOM file: rename it to {Path(path).stem}.{ext}."
 
+def _transfer_syntax(ds):
+    "The dataset's transfer syntax; a bare dataset (no file meta, as old systems wrote them) gets the uncompressed one it was read in."
+    ts = getattr(ds.get('file_meta'), 'TransferSyntaxUID', None)
+    if ts is None:
+        implicit, little = ds.original_encoding
+        ts = (dicom_uid.ImplicitVRLittleEndian if implicit else
+              dicom_uid.ExplicitVRLittleEndian if little else dicom_uid.ExplicitVRBigEndian)
+        ds.file_meta = FileMetaDataset(); ds.file_meta.TransferSyntaxUID = ts
+    return ts
+
+def _can_decode(ts)->bool:
+    "Whether a pixel-data decoder for transfer syntax `ts` is installed."
+    try: return get_decoder(ts).is_available
+    except NotImplementedError: return False
+
 def read_dicom(path:str|Path, # a DICOM file
               )->np.ndarray:
     "`dicom_gray8` of the file at `path`, or `BadDicom` naming the file and the fix."
@@ -116,17 +131,10 @@ def read_dicom(path:str|Path, # a DICOM file
     if rows * cols * frames > MAX_PIXELS:             # said before decoding: a small file may declare a huge image
         raise BadDicom(f"{path}: declares {rows}x{cols} px x {frames} frame(s) = {rows * cols * frames:,} pixels, more than covidxray "
                        f"decodes (MAX_PIXELS = {MAX_PIXELS:,}). A chest film has far fewer: re-export it, or downscale it first.")
-    ts = getattr(ds.get('file_meta'), 'TransferSyntaxUID', None)
-    if ts is None:   # a bare dataset (no file meta, as old systems wrote them): uncompressed, in the encoding it was read in
-        implicit, little = ds.original_encoding
-        ts = (dicom_uid.ImplicitVRLittleEndian if implicit else
-              dicom_uid.ExplicitVRLittleEndian if little else dicom_uid.ExplicitVRBigEndian)
-        ds.file_meta = FileMetaDataset(); ds.file_meta.TransferSyntaxUID = ts
-    if ts.is_compressed:
-        try: ok = get_decoder(ts).is_available
-        except NotImplementedError: ok = False
-        if not ok: raise BadDicom(f"{path}: no DICOM decoder for its compression ({ts.name}) is installed: {dicom_fix(ts)}; "
-                                  "or convert it to uncompressed DICOM or PNG.")
+    ts = _transfer_syntax(ds)
+    if ts.is_compressed and not _can_decode(ts):
+        raise BadDicom(f"{path}: no DICOM decoder for its compression ({ts.name}) is installed: {dicom_fix(ts)}; "
+                       "or convert it to uncompressed DICOM or PNG.")
     try:
         with warnings.catch_warnings(): warnings.simplefilter('ignore'); return dicom_gray8(ds)
     except Exception as e:

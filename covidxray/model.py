@@ -225,27 +225,30 @@ def weights_sha256(f:str|Path)->str:
 def _num(v, lo=-math.inf, hi=math.inf)->bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and lo <= v <= hi
 
+def _whole(v, lo, hi)->bool: return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+def _triple(v, lo)->bool: return isinstance(v, list) and len(v) == 3 and all(_num(x, lo, 10.0) for x in v)
+
+# each value of config.json that loading and prediction read: (field, its value, whether it is sane, what it must be)
+_CONFIG_RULES = (
+    ('size', lambda c: c.get('size'), lambda v: _whole(v, 16, 4096), 'a whole number of pixels from 16 to 4096'),
+    ('temperature', lambda c: c.get('temperature'), lambda v: _num(v, 1e-3, 1e3), 'a number from 0.001 to 1000'),
+    ('mean', lambda c: c.get('mean'), lambda v: _triple(v, -10.0), '3 numbers, one per channel'),
+    ('std', lambda c: c.get('std'), lambda v: _triple(v, 1e-6), '3 numbers above 0, one per channel'),
+    ('head.ps', lambda c: c['head'].get('ps'), lambda v: _num(v, 0, 0.999), 'a dropout rate from 0 to 1'),
+    ('head.lin_ftrs', lambda c: c['head'].get('lin_ftrs'), lambda v: isinstance(v, list) and len(v) <= 8 and all(_whole(n, 1, 65536) for n in v),
+     'a list of at most 8 layer widths from 1 to 65536'),
+    ('channels_last', lambda c: c.get('channels_last', False), lambda v: isinstance(v, bool), 'true or false'),
+    ('intensity', lambda c: c.get('intensity'), lambda v: v in INTENSITIES, f"one of {[k for k in INTENSITIES if k]} or absent"),
+    ('roi', lambda c: c.get('roi') or None, lambda v: isinstance(v, dict) and v.get('kind') in ROIS[1:] and _num(v.get('margin', 0.05), 0, 0.5),
+     f"a kind ({', '.join(map(repr, ROIS[1:]))}) and a margin from 0 to 0.5"),
+)
+
 def _config_problems(cfg:dict)->list:
     "What is wrong with the values of a model's config.json that `load_model` and prediction read (empty: nothing)."
-    bad, head = [], cfg['head']
-    if len(set(cfg['classes'])) != len(cfg['classes']): bad.append(f"'classes' names a class twice ({cfg['classes']})")
-    if cfg.get('size') is not None and not (isinstance(cfg['size'], int) and not isinstance(cfg['size'], bool) and 16 <= cfg['size'] <= 4096):
-        bad.append(f"'size' must be a whole number of pixels from 16 to 4096, not {cfg['size']!r}")
-    if cfg.get('temperature') is not None and not _num(cfg['temperature'], 1e-3, 1e3):
-        bad.append(f"'temperature' must be a number from 0.001 to 1000, not {cfg['temperature']!r}")
-    for k, lo in (('mean', -10.0), ('std', 1e-6)):
-        v = cfg.get(k)
-        if v is not None and not (isinstance(v, list) and len(v) == 3 and all(_num(x, lo, 10.0) for x in v)):
-            bad.append(f"'{k}' must be 3 numbers{' above 0' if k == 'std' else ''}, one per channel, not {v!r}")
-    if head.get('ps') is not None and not _num(head['ps'], 0, 0.999): bad.append(f"'head.ps' (dropout) must be a number from 0 to 1, not {head['ps']!r}")
-    lf = head.get('lin_ftrs')
-    if lf is not None and not (isinstance(lf, list) and len(lf) <= 8 and all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 65536 for n in lf)):
-        bad.append(f"'head.lin_ftrs' must be a list of at most 8 layer widths from 1 to 65536, not {lf!r}")
-    if not isinstance(cfg.get('channels_last', False), bool): bad.append(f"'channels_last' must be true or false, not {cfg['channels_last']!r}")
-    if cfg.get('intensity') not in INTENSITIES: bad.append(f"'intensity' must be one of {[k for k in INTENSITIES if k]} or absent, not {cfg['intensity']!r}")
-    roi = cfg.get('roi')
-    if roi and not (isinstance(roi, dict) and roi.get('kind') in ROIS[1:] and _num(roi.get('margin', 0.05), 0, 0.5)):
-        bad.append(f"'roi' must name a kind ({', '.join(map(repr, ROIS[1:]))}) and a margin from 0 to 0.5, not {roi!r}")
+    bad = [f"'classes' names a class twice ({cfg['classes']})"] if len(set(cfg['classes'])) != len(cfg['classes']) else []
+    for field, get, ok, what in _CONFIG_RULES:
+        v = get(cfg)
+        if v is not None and not ok(v): bad.append(f"'{field}' must be {what}, not {v!r}")
     return bad
 
 _CONFIG_KEYS = dict(arch=str, classes=list, head=dict)    # what `load_model` needs, and its JSON type

@@ -147,7 +147,7 @@ class RunTracker(Callback):
         if not getattr(self, 'ran', False) or getattr(self.learn, 'lr_finder', None): return   # skipped on resume
         st, rec = self.state, self.learn.recorder
         names, vals = rec.metric_names[1:-1] if rec.add_time else rec.metric_names[1:], list(rec.log[1:])
-        row = dict(phase=self.phase_name, epoch=st['global_epoch'] + 1, **{n: v for n, v in zip(names, vals, strict=True)})
+        row = dict(phase=self.phase_name, epoch=st['global_epoch'] + 1, **{n: v for n, v in zip(names, vals, strict=False)})
         score = row[self.monitor]
         st.update(phase=self.phase, epoch=self.epoch, global_epoch=st['global_epoch'] + 1)
         better = st['best'] is None or score > st['best']

@@ -61,22 +61,23 @@ def check_hub(arch:str, # timm model name
 class BadWeights(ValueError):
     "A weights file that cannot be read or does not fit the model."
 
+def _torch_tensors(path:Path):
+    "What a PyTorch file holds, read with `weights_only`: pickled code is refused with the fix, never run."
+    try:
+        with warnings.catch_warnings():             # torch's own advice (unpickle anyway) never reaches the user
+            warnings.simplefilter('ignore'); return torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:
+        if 'weights_only' in str(e) or 'Unsupported global' in str(e):
+            raise BadWeights(f"{path} contains pickled Python objects, not just tensors, and covidxray does not run "
+                             "pickled code. Save a plain state dict (torch.save(model.state_dict(), ...)) or safetensors.") from None
+        raise
+
 def read_weights(path:str|Path, # .safetensors, or a PyTorch state dict (.pth/.pt/.bin)
                 )->dict:
     "The tensors in `path` as a flat state dict, read without executing code."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"Weights file {path} does not exist.")
-    try:
-        if path.suffix == '.safetensors': sd = safetensors.torch.load_file(str(path))
-        else:
-            try:
-                with warnings.catch_warnings():             # torch's own advice (unpickle anyway) never reaches the user
-                    warnings.simplefilter('ignore'); sd = torch.load(path, map_location='cpu', weights_only=True)
-            except Exception as e:
-                if 'weights_only' in str(e) or 'Unsupported global' in str(e):
-                    raise BadWeights(f"{path} contains pickled Python objects, not just tensors, and covidxray does not run "
-                                     "pickled code. Save a plain state dict (torch.save(model.state_dict(), ...)) or safetensors.") from None
-                raise
+    try: sd = safetensors.torch.load_file(str(path)) if path.suffix == '.safetensors' else _torch_tensors(path)
     except BadWeights: raise
     except Exception as e:
         raise BadWeights(f"{path} cannot be read as safetensors or a PyTorch state dict ({type(e).__name__}: {e}). "

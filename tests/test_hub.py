@@ -13,36 +13,42 @@ from covidxray.lungs import build_segmenter
 from covidxray.hub import push_to_hub, load_from_hub, hub_folder, BadHubModel, check_card
 
 
+class _HubHandler(BaseHTTPRequestHandler):
+    "Serves `store` (a `StandInHub`): the hub's model API and its file downloads."
+    store = None
+    def log_message(self, *a): pass
+    def _send(self, code, body=b'', headers=None):
+        self.send_response(code)
+        for k, v in (headers or {}).items(): self.send_header(k, v)
+        self.send_header('Content-Length', str(len(body))); self.end_headers()
+        if self.command != 'HEAD': self.wfile.write(body)
+    def _api(self, parts):
+        r = self.store.repos.get('/'.join(parts[2:4]))
+        if r is None: return self._send(404, b'{"error": "Repository not found"}', {'X-Error-Code': 'RepoNotFound'})
+        if parts[4] == 'revision':
+            body = dict(id='/'.join(parts[2:4]), sha=r['sha'], siblings=[{'rfilename': f} for f in r['files']])
+        else: body = [dict(type='file', path=f, size=len(b), oid=hashlib.sha1(b).hexdigest()) for f, b in r['files'].items()]
+        return self._send(200, json.dumps(body).encode(), {'Content-Type': 'application/json'})
+    def _resolve(self, parts):
+        r, f = self.store.repos.get('/'.join(parts[:2])), '/'.join(parts[4:])
+        if r is None or f not in r['files']: return self._send(404, b'', {'X-Error-Code': 'EntryNotFound'})
+        b = r['files'][f]
+        return self._send(200, b, {'X-Repo-Commit': r['sha'], 'ETag': f'"{hashlib.sha1(b).hexdigest()}"'})
+    def do_GET(self):
+        path = urllib.parse.urlparse(self.path).path
+        self.store.requests.append((self.command, path))
+        parts = [urllib.parse.unquote(x) for x in path.strip('/').split('/')]
+        if parts[:2] == ['api', 'models']: return self._api(parts)
+        if len(parts) > 4 and parts[2] == 'resolve': return self._resolve(parts)
+        self._send(404)
+    do_HEAD = do_GET
+
+
 class StandInHub:
     "Repositories kept in memory, served over HTTP the way the hub serves them to `snapshot_download` (read only)."
     def __init__(self):
         self.repos, self.requests = {}, []
-        store = self
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a): pass
-            def _send(self, code, body=b'', headers=None):
-                self.send_response(code)
-                for k, v in (headers or {}).items(): self.send_header(k, v)
-                self.send_header('Content-Length', str(len(body))); self.end_headers()
-                if self.command != 'HEAD': self.wfile.write(body)
-            def do_GET(self):
-                path = urllib.parse.urlparse(self.path).path
-                store.requests.append((self.command, path))
-                parts = [urllib.parse.unquote(x) for x in path.strip('/').split('/')]
-                if parts[:2] == ['api', 'models']:
-                    r = store.repos.get('/'.join(parts[2:4]))
-                    if r is None: return self._send(404, b'{"error": "Repository not found"}', {'X-Error-Code': 'RepoNotFound'})
-                    if parts[4] == 'revision':
-                        body = dict(id='/'.join(parts[2:4]), sha=r['sha'], siblings=[{'rfilename': f} for f in r['files']])
-                    else: body = [dict(type='file', path=f, size=len(b), oid=hashlib.sha1(b).hexdigest()) for f, b in r['files'].items()]
-                    return self._send(200, json.dumps(body).encode(), {'Content-Type': 'application/json'})
-                if len(parts) > 4 and parts[2] == 'resolve':
-                    r, f = store.repos.get('/'.join(parts[:2])), '/'.join(parts[4:])
-                    if r is None or f not in r['files']: return self._send(404, b'', {'X-Error-Code': 'EntryNotFound'})
-                    b = r['files'][f]
-                    return self._send(200, b, {'X-Repo-Commit': r['sha'], 'ETag': f'"{hashlib.sha1(b).hexdigest()}"'})
-                self._send(404)
-            do_HEAD = do_GET
+        Handler = type('Handler', (_HubHandler,), {'store': self})
         self.server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
         self.endpoint = f'http://127.0.0.1:{self.server.server_address[1]}'
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

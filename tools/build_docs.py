@@ -100,6 +100,33 @@ def _split_directives(src):
         d[k] = v.strip('"\'')
     return d, '\n'.join(lines)
 
+def _doc_cell(c):
+    "A notebook cell as the docs show it (Quarto's directives applied), or None where Quarto leaves it out."
+    if c.cell_type == 'raw': return None                                 # the YAML frontmatter Quarto would read
+    if c.cell_type == 'markdown' and c.source.strip().startswith('<!-- WARNING'): return None
+    c = dict(c)
+    if c['cell_type'] == 'code':
+        d, c['source'] = _split_directives(c['source'])
+        if d.get('include') == 'false': return None
+        meta = dict(c.get('metadata', {}))
+        tags = list(meta.get('tags', []))
+        if d.get('echo') == 'false' or not c['source'].strip(): tags.append('remove_input')
+        if d.get('output') == 'false': c['outputs'] = []
+        meta['tags'] = tags
+        c['metadata'] = meta
+        c.setdefault('outputs', []); c.setdefault('execution_count', None)
+    c = {k: v for k, v in c.items() if not k.endswith('_') and k != 'idx_'}
+    c.setdefault('metadata', {})
+    return c
+
+def _flatten_output(o, nb_path, errors):
+    "An output as nbconvert reads it: text joined, show_doc's markdown as HTML; an error output is recorded in `errors`."
+    for k, v in o.get('data', {}).items():                             # execnb keeps text as a list of lines
+        if isinstance(v, list): o['data'][k] = ''.join(v)
+    if 'text/markdown' in o.get('data', {}): o['data']['text/markdown'] = _pandoc_to_html(o['data']['text/markdown'])
+    if isinstance(o.get('text'), list): o['text'] = ''.join(o['text'])
+    if o.get('output_type') == 'error': errors.append(f'{nb_path}: an error output: {o.get("ename")}: {o.get("evalue")}')
+
 def process(nb_path, errors):
     "The notebook as nbdev would hand it to Quarto: a dict notebook plus its frontmatter."
     from execnb.nbio import read_nb
@@ -109,35 +136,13 @@ def process(nb_path, errors):
         warnings.simplefilter('ignore')
         NBProcessor(nb=nb, procs=_processors(errors).procs()).process()
     fm = dict(getattr(nb, 'frontmatter_', {}) or {})
-    cells = []
-    for c in nb.cells:
-        if c.cell_type == 'raw': continue                                # the YAML frontmatter Quarto would read
-        if c.cell_type == 'markdown' and c.source.strip().startswith('<!-- WARNING'): continue
-        c = dict(c)
-        if c['cell_type'] == 'code':
-            d, c['source'] = _split_directives(c['source'])
-            if d.get('include') == 'false': continue
-            meta = dict(c.get('metadata', {}))
-            tags = list(meta.get('tags', []))
-            if d.get('echo') == 'false' or not c['source'].strip(): tags.append('remove_input')
-            if d.get('output') == 'false': c['outputs'] = []
-            meta['tags'] = tags
-            c['metadata'] = meta
-            c.setdefault('outputs', []); c.setdefault('execution_count', None)
-        c = {k: v for k, v in c.items() if not k.endswith('_') and k != 'idx_'}
-        c.setdefault('metadata', {})
-        cells.append(c)
+    cells = [c for c in map(_doc_cell, nb.cells) if c is not None]
     import nbformat
     out = nbformat.from_dict({'cells': cells, 'metadata': {'language_info': {'name': 'python'}},
                               'nbformat': 4, 'nbformat_minor': 5})
     for c in out.cells:
         c.pop('id', None)
-        for o in c.get('outputs', []):
-            for k, v in o.get('data', {}).items():                         # execnb keeps text as a list of lines
-                if isinstance(v, list): o['data'][k] = ''.join(v)
-            if 'text/markdown' in o.get('data', {}): o['data']['text/markdown'] = _pandoc_to_html(o['data']['text/markdown'])
-            if isinstance(o.get('text'), list): o['text'] = ''.join(o['text'])
-            if o.get('output_type') == 'error': errors.append(f'{nb_path}: an error output: {o.get("ename")}: {o.get("evalue")}')
+        for o in c.get('outputs', []): _flatten_output(o, nb_path, errors)
     return out, fm
 
 # ---- HTML ----
