@@ -19,7 +19,8 @@ import numpy as np, pandas as pd, torch
 from sklearn.metrics import f1_score
 from covidxray.core import device_info, cpu_has_fast_bf16
 from covidxray.inputs import XrayFiles
-from covidxray.model import load_model, input_boxes, softmax
+from covidxray.model import load_model, input_boxes
+from covidxray.calibration import softmax
 from covidxray.export import export_onnx, load_onnx
 
 def inputs(model, paths):

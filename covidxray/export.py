@@ -19,7 +19,8 @@ from .inputs import input_spec
 from .data import image_paths
 from .lungs import save_segmenter, load_segmenter
 from .model import (XrayModel, BadModelFolder, read_config, load_model, sample_inputs,
-                             lung_segmenter, attach_segmenter, predict, softmax)
+                             lung_segmenter, attach_segmenter, predict)
+from .calibration import softmax
 
 # %% auto #0
 __all__ = ['ONNX_INSTALL', 'onnx_libs', 'preprocess_config', 'OnnxModel', 'load_onnx', 'ExportMismatch', 'quantize_onnx',

@@ -11,7 +11,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .core import CLASSES
-from .model import softmax, fit_temperature
+from .calibration import softmax, fit_temperature
 from .evaluate import evaluation_report, ece_score
 
 # %% auto #0

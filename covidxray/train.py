@@ -16,12 +16,13 @@ from sklearn.metrics import f1_score, accuracy_score, confusion_matrix
 from fastcore.meta import delegates
 from fastai.learner import Learner, save_model as fastai_save_model
 from fastai.callback.core import Callback, CancelFitException
+import fastai.callback.fp16   # noqa: F401  (adds Learner.to_fp16 and Learner.to_bf16)
 from fastai.callback.progress import ProgressCallback
 import fastai.callback.schedule   # noqa: F401  (adds Learner.fit_one_cycle and Learner.lr_find)
 from fastai.metrics import accuracy, skm_to_fastai
-from fastai.torch_core import params, get_model, rank_distrib, num_distrib, LongTensor
+from fastai.torch_core import params, get_model, rank_distrib, num_distrib, LongTensor, to_float
 
-from .core import (CLASSES, get_device, seed_everything, write_json, write_csv, load_csv, cpu_has_fast_bf16, device_info,
+from .core import (CLASSES, get_device, pick_precision, autocast_dtype, seed_everything, write_json, write_csv, load_csv, cpu_has_fast_bf16, device_info,
                             check_replaceable, folder_lock, atomic_path)
 from .folders import CONFIG, MODEL, CHECKPOINT, HISTORY, RUN_METRICS, RUN_PREDS, MODEL_FOLDER, is_model_folder, fold_models, fold_folder
 from .splits import fold_leaks
@@ -29,11 +30,40 @@ from .data import load_items
 from .inputs import xray_dls, input_spec, intensity_tfm, ROIS
 from .adversary import SourceAdversary, ADVERSARIES
 from .lungs import load_segmenter, add_lung_boxes
-from .model import attach_segmenter, arch_config, build_model, xray_loss, set_precision, save_model, predict, fit_temperature, nll, read_config, tidy_model_folder
+from .model import attach_segmenter, arch_config, build_model, xray_loss, save_model, predict, read_config, tidy_model_folder
+from .calibration import fit_temperature, nll
 
 # %% auto #0
-__all__ = ['RECIPES', 'f1_macro', 'body_head_split', 'xray_learner', 'RunTracker', 'XrayDistributedTrainer', 'distributed',
-           'BatchTooBig', 'BadCheckpoint', 'train_fold', 'train_folds', 'recipe', 'merge_recipe', 'train_data']
+__all__ = ['RECIPES', 'CPUAutocast', 'set_precision', 'f1_macro', 'body_head_split', 'xray_learner', 'RunTracker',
+           'XrayDistributedTrainer', 'distributed', 'BatchTooBig', 'BadCheckpoint', 'train_fold', 'train_folds',
+           'recipe', 'merge_recipe', 'train_data']
+
+# %% ../nbs/06_train.ipynb #ff2a2533
+class CPUAutocast(Callback):
+    "Mixed precision on the CPU: forward and loss under `torch.autocast('cpu')`, fp32 predictions."
+    order = 10   # where fastai's MixedPrecision sits
+    def __init__(self, dtype:torch.dtype=torch.bfloat16): self.dtype, self.ctx = dtype, None
+    def before_batch(self):
+        self.ctx = torch.autocast('cpu', dtype=self.dtype); self.ctx.__enter__()
+    def after_pred(self): self.learn.pred = to_float(self.pred)
+    def _exit(self):
+        if self.ctx is not None: self.ctx.__exit__(None, None, None); self.ctx = None
+    def after_loss(self): self._exit()
+    def after_cancel_batch(self): self._exit()
+    def after_fit(self): self._exit()
+
+def set_precision(learn, # a fastai `Learner`
+                  precision:str='auto', # 'auto', 'fp32', 'fp16' or 'bf16'
+                  device=None, # where it trains; default: the DataLoaders' device
+                 )->str:
+    "Put `learn` in `precision` the right way for its device; returns the precision used."
+    device = get_device(device if device is not None else getattr(learn.dls, 'device', None))
+    p = pick_precision(device, precision)
+    if p == 'fp32': return p
+    if device.type == 'cuda': learn.to_fp16() if p == 'fp16' else learn.to_bf16()
+    elif device.type == 'cpu': learn.add_cb(CPUAutocast(autocast_dtype(p)))
+    else: warnings.warn(f"No mixed precision on {device.type}: training in fp32.", stacklevel=2); return 'fp32'
+    return p
 
 # %% ../nbs/06_train.ipynb #203ff168
 def f1_macro(n_classes:int=len(CLASSES), # classes (labels 0..n-1)
