@@ -33,7 +33,6 @@ class Engine:
     about: str # one line for the help: what runs, and what it costs
     exact: bool = True # the float model's predictions (to float rounding); False: an approximation (int8)
     autocast: bool = False # whether `precision=` (fp16/bf16 autocast) applies; other engines run their own arithmetic
-    extra: str|None = None # the pip extra it needs (`pip install covidxray[onnx]`)
 
 ENGINES: dict[str, Engine] = {}
 
@@ -78,9 +77,9 @@ for _e in (Engine('torch', torch_members, 'PyTorch, the model as trained (fp32, 
            Engine('torch-int8', int8_members, 'PyTorch int8 on the CPU, quantized on the spot from films it predicts: '
                   'faster on large folders, approximate (bench/predict_cpu.md)', exact=False),
            Engine('onnx', onnx_fp32_members, "ONNX Runtime on an export folder's model.onnx: PyTorch's predictions, "
-                  'faster on a CPU (bench/onnx_cpu.md)', extra='onnx'),
+                  'faster on a CPU (bench/onnx_cpu.md)'),
            Engine('onnx-int8', onnx_int8_members, "ONNX Runtime on an export folder's model.int8.onnx (export --int8): "
-                  'faster still, approximate (bench/onnx_cpu.md)', exact=False, extra='onnx')):
+                  'faster still, approximate (bench/onnx_cpu.md)', exact=False)):
     register_engine(_e)
 
 # %% ../nbs/10c_engines.ipynb #374e6770

@@ -194,6 +194,7 @@ def export_models(model:str|Path, # a model folder, a run folder, or an all-fold
                  )->list[dict]:
     "Export every model at `model` (one, or each fold's) under `out`, where `model.model_folders` finds them."
     model, out = Path(model), Path(out)
+    if isinstance(kwargs.get('images'), (str, Path, list, tuple)): kwargs['images'] = image_paths(kwargs['images'])   # folders scanned once
     return [export_onnx(f, out/f.relative_to(model), **kwargs) for f in model_folders(model)]
 
 def onnx_members(models, # export folders or `OnnxModel`s (one, or a list: an ensemble)

@@ -430,13 +430,14 @@ def sample_inputs(model:nn.Module, # a loaded model (its input spec and lung cro
                   size:int|None=None, # input side; default: the model's own
                  )->torch.Tensor:
     "`n` readable films spread evenly over `items`, as `model` reads them: the batch that checks an export and calibrates int8."
-    k = len(item_paths(items))
-    idx = np.unique(np.linspace(0, k - 1, min(k, 2 * n)).round().astype(int)) if k else np.zeros(0, int)
-    take = items.iloc[idx] if isinstance(items, pd.DataFrame) else [item_paths(items)[i] for i in idx]
+    def spread(k, m): return np.unique(np.linspace(0, k - 1, min(k, m)).round().astype(int)) if k else np.zeros(0, int)
+    paths = item_paths(items)
+    idx = spread(len(paths), 2 * n)                                   # twice as many as asked: some may be unreadable
+    take = items.iloc[idx] if isinstance(items, pd.DataFrame) else [paths[i] for i in idx]
     ds = XrayFiles(item_paths(take), input_spec(model, size), skip_bad=True, boxes=input_boxes(model, take))
     xs = [x for x, ok in (ds[i] for i in range(len(ds))) if ok]
     if not xs: raise ValueError(f"None of the {len(idx)} images taken to check or calibrate the model could be read.")
-    return torch.stack([xs[i] for i in np.unique(np.linspace(0, len(xs) - 1, min(len(xs), n)).round().astype(int))])
+    return torch.stack([xs[i] for i in spread(len(xs), n)])
 
 # %% ../nbs/05_model.ipynb #0fe1a39b
 def prediction_rows(paths, # a batch's image paths
