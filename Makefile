@@ -27,8 +27,10 @@ demo: install
 
 ## the study (nbs/12_study.ipynb) on the dev set beside the checkout: rewrites results/study/ (the minutes each arm took
 ## are in results/study/results.json, `minutes`; COVIDXRAY_STUDY_CACHE=DIR keeps what is done between runs)
+## FLAGS: which cells run (the fine-tuned recipe across sources, `sources_finetuned`, takes hours on a CPU: add it to run it)
+FLAGS ?= study recipe sources
 study: install
-	nbdev_test --path nbs/12_study.ipynb --flags "study recipe" --do_print
+	nbdev_test --path nbs/12_study.ipynb --flags "$(FLAGS)" --do_print
 
 ## the README's test command: notebooks in sync and clean, lint and the import contract, every notebook and script test
 ## (the script tests include the docs site opened in headless Chromium and the wheel run from a fresh venv)

@@ -16,9 +16,9 @@ from .data import index_sources, NoLayout, scan_folder, inspect_images
 from .model import model_folders, predict, read_config
 
 # %% auto #0
-__all__ = ['HEADLINE', 'ece_score', 'classification_metrics', 'headline_figures', 'bootstrap_ci', 'per_source', 'plot_confusion',
-           'plot_roc', 'plot_reliability', 'plot_per_source', 'evaluation_report', 'format_report', 'evaluation_table',
-           'evaluate_model']
+__all__ = ['HEADLINE', 'WITHIN_PAIR', 'WITHIN_MIN', 'ece_score', 'classification_metrics', 'headline_figures', 'bootstrap_ci',
+           'per_source', 'within_source', 'plot_confusion', 'plot_roc', 'plot_reliability', 'plot_per_source',
+           'evaluation_report', 'format_report', 'evaluation_table', 'evaluate_model']
 
 # %% ../nbs/07_evaluate.ipynb #4fd76899
 def _as_index(y, classes) -> np.ndarray:
@@ -145,6 +145,28 @@ def per_source(y_true, # true labels (N,)
                                              classes, n_boot=n_boot))
     return out
 
+# %% ../nbs/07_evaluate.ipynb #ac7b6d4d
+WITHIN_PAIR, WITHIN_MIN = ('Normal', 'Covid'), 20    # the same-hospital pair, and the films of each it needs
+
+def within_source(items:pd.DataFrame, # predicted rows with `label`, `source`, optionally `patient_id`
+                  probs:np.ndarray, # (N, classes) probabilities of those rows
+                  source:str, # the source inside which the pair is told apart
+                  pair=WITHIN_PAIR, # the two classes, negative then positive
+                  classes=CLASSES, # the columns of `probs`
+                  n_boot:int=1000, # bootstrap resamples (patients where `patient_id` is given)
+                 )->dict|None:
+    "Inside `source`: ROC-AUC and accuracy of `pair` told apart by their two probabilities, with 95% CIs; None without both classes there."
+    pair = tuple(pair)
+    m = (items.source == source).values & items.label.isin(pair).values
+    if len(set(items.label.values[m])) < 2: return None
+    lp = np.log(np.clip(np.asarray(probs, float)[m][:, [list(classes).index(c) for c in pair]], 1e-300, None))
+    p = np.exp(lp - lp.max(1, keepdims=True)); p /= p.sum(1, keepdims=True)
+    y = items.label.values[m]
+    f = headline_figures(np.array([pair.index(l) for l in y]), p)
+    ci = bootstrap_ci(y, p, items.patient_id.values[m] if 'patient_id' in items else None, classes=pair, n_boot=n_boot)
+    return dict(source=str(source), pair=list(pair), n=int(m.sum()), support={c: int((y == c).sum()) for c in pair},
+                auc=float(f['roc_auc_macro']), accuracy=float(f['accuracy']), ci95=dict(auc=ci['roc_auc_macro'], accuracy=ci['accuracy']))
+
 # %% ../nbs/07_evaluate.ipynb #3a16cb29
 import matplotlib.pyplot as plt
 import seaborn as sns
@@ -253,6 +275,9 @@ def evaluation_report(items:pd.DataFrame, # rows with `label` (may be empty for 
     if 'source' in it and it['source'].nunique() > 0:
         rep['per_source'] = per_source(it['label'].values, pr, it['source'].values, groups, classes,
                                        n_boot=max(100, n_boot // 5))
+        ws = {s: within_source(it, pr, s, classes=classes, n_boot=max(100, n_boot // 5)) for s in sorted(it['source'].unique())
+              if set(WITHIN_PAIR) <= set(classes) and min((it['label'][it['source'] == s] == c).sum() for c in WITHIN_PAIR) >= WITHIN_MIN}
+        if ws: rep['within_source'] = ws
     return rep
 
 def format_report(rep:dict, # from `evaluation_report`
@@ -269,6 +294,10 @@ def format_report(rep:dict, # from `evaluation_report`
     if 'per_source' in rep:
         ps = pd.DataFrame({s: {k: v[k] for k in ('n', 'accuracy', 'f1_macro')} for s, v in rep['per_source'].items()}).T
         out.append('per source:\n' + ps.to_string(float_format=lambda x: f'{x:.3f}'))
+    for s, w in rep.get('within_source', {}).items():
+        c = w['ci95']['auc']
+        out.append(f"inside {s}: {' vs '.join(w['pair'])} ROC-AUC {w['auc']:.3f} [{c['lower']:.3f}, {c['upper']:.3f}], "
+                   f"accuracy {w['accuracy']:.3f} ({w['n']} films, one source: the source cannot inflate it)")
     out += [f"note: {n}" for n in rep['notes']]
     return '\n'.join(out)
 

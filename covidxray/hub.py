@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .core import CLASSES, atomic_path
+from .core import CLASSES, atomic_path, label_definition
 from .folders import CONFIG, WEIGHTS, SEGMENTER, RUN_METRICS, MODEL_FILES, model_and_run
 from .model import read_config, load_model, BadModelFolder
 
@@ -187,8 +187,27 @@ def _sec_data(cfg:dict, table:pd.DataFrame|None)->str:
                       "to list them here).\n")
     out += ("Images per source and class in the training table (patient-grouped folds; near-duplicates merged by "
             "`covidxray index`); the totals include the validation fold, counted apart in the last column:\n\n" + _md_table(training_counts(table, t.get('fold'), cfg['classes'])) + '\n')
-    return out + ("\nEach source's images carry that source's licence (some are non-commercial, CC BY-NC-SA / CC BY-NC-ND): "
+    return out + _sec_labels(table) + ("\nEach source's images carry that source's licence (some are non-commercial, CC BY-NC-SA / CC BY-NC-ND): "
                   "check them before any commercial use of this model. " + weights_license(table)[1] + "\n")
+
+def _sec_labels(table:pd.DataFrame)->str:
+    "What each training source's labels mean (`core.LABEL_DEFINITIONS`)."
+    if 'source' not in table: return "\nWhat the labels mean: **not known** (the training table has no `source` column).\n"
+    defs = {s: label_definition(s) for s in sorted(table['source'].astype(str).unique())}
+    return ("\n**What a label means.** The model learns whatever its training labels say. *Radiographic* labels say what the film "
+            "shows (Normal = no pneumonia on the film, even in a COVID-19 patient); *patient-status* labels say the patient's "
+            "diagnosis whatever the film shows (a radiologically normal film of a COVID-19 patient is Covid). The two differ exactly "
+            "on radiologically normal COVID-19 films. This model's training sources: "
+            + '; '.join(f"{s}: {d}" for s, d in defs.items()) + ". Each table keeps the source's own label (`orig_label`).\n")
+
+def _sec_within(ws:dict|None)->str:
+    "The figures inside one source (`evaluate.within_source`): two classes of the same hospitals, which the source cannot tell apart."
+    if not ws:
+        return ("\n**Inside one source: not measured** (no source of the test set holds 20 or more films of both Normal and Covid): "
+                "the figures above may reward recognising a film's source rather than reading it.\n")
+    rows = [(s, ' vs '.join(w['pair']), w['n'], _ci(w['auc'], w['ci95']['auc']), _ci(w['accuracy'], w['ci95']['accuracy'])) for s, w in ws.items()]
+    return ("\nInside one source (two classes from the same hospitals and scanners, told apart by their two probabilities: the figure "
+            "the source cannot inflate):\n\n" + _md_table(pd.DataFrame(rows, columns=['source', 'pair', 'images', 'ROC-AUC [95% CI]', 'accuracy [95% CI]'])) + '\n')
 
 def _sec_eval(ev:dict|None, valid:dict|None, cfg:dict, kind:tuple[str, str], test_set:str|None)->str:
     out = '## Evaluation\n\n'
@@ -224,6 +243,7 @@ def _sec_eval(ev:dict|None, valid:dict|None, cfg:dict, kind:tuple[str, str], tes
         out += ('\nPer source (where a source holds one class, its accuracy is that class\'s recall and a macro-F1 means '
                 'nothing):\n\n' + _md_table(pd.DataFrame(rows, columns=['source', 'images', 'classes', 'accuracy [95% CI]', 'macro-F1 [95% CI]'])) + '\n')
     else: out += '\nPer source: **not available** (the test set has no `source` column).\n'
+    out += _sec_within(ev.get('within_source'))
     if ev.get('notes'): out += '\n' + '\n'.join(f"- note: {n}" for n in ev['notes']) + '\n'
     return out
 

@@ -7,15 +7,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .core import CLASSES
 from .calibration import softmax, fit_temperature
-from .evaluate import evaluation_report, ece_score
+from .evaluate import evaluation_report, ece_score, bootstrap_ci, within_source
 
 # %% auto #0
-__all__ = ['fit_head', 'held_out', 'head_cv', 'leave_one_source_out', 'cross_fit_temperature', 'arm_report']
+__all__ = ['fit_head', 'held_out', 'head_cv', 'leave_one_source_out', 'cross_fit_temperature', 'arm_report', 'recall_per_class',
+           'loso_folds', 'cross_source_figures', 'frozen_cross_source']
 
 # %% ../nbs/12_study.ipynb #1c8a1c77
 def fit_head(X:np.ndarray, # (N, F) features
@@ -83,3 +85,60 @@ def arm_report(items:pd.DataFrame, # the rows predicted, with `label`, `source`,
     rep['ece_uncalibrated'] = ece_score(y, probs)
     if calibrated is not None: rep['ece_calibrated'] = ece_score(y, calibrated)
     return rep
+
+# %% ../nbs/12_study.ipynb #d0c60e0c
+def recall_per_class(items:pd.DataFrame, # predicted rows with `label`
+                     logp:np.ndarray, # (N, classes) log-probabilities (or probabilities) of those rows
+                     classes=CLASSES, # the columns of `logp`
+                    )->dict:
+    "The recall of each class that occurs in `items`: {class: recall}."
+    pred = np.asarray(classes)[np.asarray(logp).argmax(1)]
+    return {c: float((pred[items.label.values == c] == c).mean()) for c in classes if (items.label == c).any()}
+
+def loso_folds(items:pd.DataFrame, # indexed rows with `source`
+              )->pd.DataFrame:
+    "`items` with `fold` replaced by its source's number (sorted names): `train_folds` on it is leave-one-source-out."
+    return items.assign(fold=pd.Categorical(items.source, sorted(items.source.unique())).codes.astype(int))
+
+# %% ../nbs/12_study.ipynb #0c4eea31
+def _f1_ci(items, logp, classes, n_boot):
+    p = softmax(np.maximum(np.asarray(logp, float), -700.0))
+    ci = bootstrap_ci(items.label.values, p, items.patient_id.values, classes=classes, n_boot=n_boot)['f1_macro']
+    pred = np.asarray(classes)[p.argmax(1)]
+    return dict(n=len(items), f1_macro=float(f1_score(items.label, pred, average='macro', labels=list(classes), zero_division=0)), ci95=ci)
+
+def cross_source_figures(items:pd.DataFrame, # indexed rows with `label`, `source`, `patient_id`
+                         cv:np.ndarray, # (N, classes) out-of-fold log-probabilities (patient-grouped folds)
+                         loso:np.ndarray, # (N, classes) log-probabilities, each source predicted by a model that never saw it
+                         within:str='siim', # the same-hospital source (`within_source`)
+                         classes=CLASSES, # the columns of the predictions
+                         n_boot:int=1000, # bootstrap resamples (patients)
+                        )->dict:
+    "CV macro-F1 over the other sources' rows, inside `within`, LOSO pooled (all rows and the other sources'), recall per left-out source."
+    other = (items.source != within).values
+    return dict(n=len(items), sources=sorted(items.source.unique()),
+                cv=_f1_ci(items[other], cv[other], classes, n_boot), within=within_source(items, softmax(cv), within, classes=classes, n_boot=n_boot),
+                loso_pooled=_f1_ci(items, loso, classes, n_boot), loso_other=_f1_ci(items[other], loso[other], classes, n_boot),
+                loso_recall={s: recall_per_class(items[items.source == s], loso[(items.source == s).values], classes)
+                             for s in sorted(items.source.unique())})
+
+def frozen_cross_source(X:np.ndarray, # (N, F) features, one row per row of `items`
+                        items:pd.DataFrame, # indexed rows with `label`, `source`, `patient_id`, `fold`
+                        trained=None, # boolean mask (N,) of the rows the heads learn from (default: all); the others are only predicted
+                        weights=None, # a function of the training rows giving sample weights (`inputs.balance_weights`), or None
+                        within:str='siim', # the same-hospital source
+                        classes=CLASSES, # output order
+                        C:float=0.5, # inverse L2 strength of the heads
+                        n_boot:int=1000, # bootstrap resamples (patients)
+                       )->dict:
+    "`cross_source_figures` of the frozen arm: heads per fold and per left-out source on the `trained` rows; untrained rows of `within` predicted by the head on all of them."
+    t = np.ones(len(items), bool) if trained is None else np.asarray(trained, bool)
+    d, Xt = items[t].reset_index(drop=True), X[t]
+    r = cross_source_figures(d, held_out(Xt, d, d.fold.values, classes, C, weights), held_out(Xt, d, d.source.values, classes, C, weights),
+                             within, classes, n_boot)
+    if (~t).any():                                     # never trained on: the head on every trained row predicts them
+        rest = items[~t].reset_index(drop=True)
+        clf = fit_head(Xt, d.label.values, classes, C, None if weights is None else weights(d))
+        r['within'] = within_source(rest, softmax(_logp(clf, X[~t])), within, classes=classes, n_boot=n_boot)
+    r['within_trained'] = bool(t[(items.source == within).values].any())
+    return r
