@@ -29,8 +29,8 @@ from .gradcam import load_inputs, load_mask, cam_maps, cam_in_lesion
 from .evaluate import evaluation_table
 
 # %% auto #0
-__all__ = ['LUNG_BOX', 'image_features', 'source_probe', 'remove_lungs', 'cam_in_lungs', 'audit', 'leakage_check', 'plot_audit',
-           'format_audit']
+__all__ = ['LUNG_BOX', 'image_features', 'source_probe', 'remove_lungs', 'cam_in_lungs', 'probe_check', 'lungs_removed_check',
+           'audit', 'leakage_check', 'plot_audit', 'format_audit']
 
 # %% ../nbs/09_audit.ipynb #87ea7559
 def image_features(paths, # image files
@@ -74,7 +74,7 @@ def source_probe(features:np.ndarray, # (N, F) image features (pixels, or a mode
                 confusion=skm.confusion_matrix(y, pred).tolist(), reading=reading)
 
 # %% ../nbs/09_audit.ipynb #62dd4b96
-LUNG_BOX = (0.12, 0.88, 0.12, 0.88)   # (top, bottom, left, right) fractions: the central region that holds the lungs
+LUNG_BOX = (0.12, 0.12, 0.88, 0.88)   # (x0, y0, x1, y1) fractions, as every box of covidxray: the central region that holds the lungs
 
 def remove_lungs(items:pd.DataFrame, # rows with `path`
                  dest:str|Path, # folder for the masked copies
@@ -92,7 +92,7 @@ def remove_lungs(items:pd.DataFrame, # rows with `path`
         g = np.array(open_xray(p, size=size))
         h, w = g.shape
         if not (isinstance(mk, (str, Path)) and str(mk)):
-            mk = np.zeros((h, w), bool); mk[int(box[0] * h):int(box[1] * h), int(box[2] * w):int(box[3] * w)] = True
+            mk = np.zeros((h, w), bool); mk[int(box[1] * h):int(box[3] * h), int(box[0] * w):int(box[2] * w)] = True
             g = blank_film(g, mk, 0.0, keep='lungs' if keep else 'outside')      # the central box as it is
         else: g = blank_film(g, read_mask(mk), grow, keep='lungs' if keep else 'outside')
         q = dest/f'{i:06d}.png'; Image.fromarray(g).save(q); paths.append(str(q))
@@ -127,6 +127,62 @@ def _control_f1(items, out, arch, size, epochs, bs, seed, precision, **roi):
     return train_fold(items, out, fold=0, arch=arch, pretrained=False, epochs=epochs, size=size, bs=bs,
                       num_workers=0, seed=seed, precision=precision, **roi)['f1_macro']
 
+def _lung_masks(items, seg, roi, work)->tuple[pd.DataFrame, dict|None]:
+    "`items` with each film's segmented `lung_mask` ('' where flagged; the model's own boxes for a lung-crop model), and what the segmenter flagged."
+    items = items.assign(lung_mask='')
+    if seg is None: return items, None
+    lt = lung_table(seg, items.path, margin=roi.get('margin', 0.05), masks_dir=work/'lung_masks')
+    items['lung_mask'] = np.where(lt.lung_ok, lt.lung_mask, '')
+    if roi: items = items.assign(**{c: lt[c].values for c in ROI_COLS})      # the model's own boxes, kept for every copy
+    return items, dict(segmenter=str(seg), flagged=int((~lt.lung_ok).sum()), flagged_share=float((~lt.lung_ok).mean()),
+                       reading=f"{(~lt.lung_ok).mean():.0%} of the films flagged by the segmenter (central box used there)")
+
+def probe_check(model, # the loaded model whose features are probed
+                items:pd.DataFrame, # the audited films, with `source` (and `lung_mask`: '' where there is none)
+                groups, # patient per film, for grouped folds
+                work:Path|None=None, # scratch folder for the lungs-only copies (with `lungs_only`)
+                bs:int=32, seed:int=0, precision:str='fp32',
+                lungs_only:bool=False, # also probe the model's features of the lungs alone (`items.lung_mask`; the central box where '')
+               )->dict:
+    "The audit's first check: the source told from the pixels, from the model's features, and (with lung masks) from its features of the lungs alone."
+    if items.source.nunique() < 2: return dict(reading='one source only: nothing to probe')
+    px = source_probe(image_features(items.path), items.source, groups, seed=seed)
+    emb = source_probe(embed(model, items, bs, precision=precision), items.source, groups, seed=seed)
+    r = dict(pixels=px, model_features=emb, reading=f"pixels: {px['reading']}; model features: {emb['reading']}")
+    if lungs_only:                                # the model's features of the lungs alone: what the lungs carry of the source
+        only = remove_lungs(items, work/'lungs_only', size=256, masks=items.lung_mask, keep=True)
+        lo = source_probe(embed(model, only, bs, precision=precision), items.source, groups, seed=seed)
+        r.update(model_features_lungs_only=lo, reading=r['reading'] + f"; lungs only: {lo['reading']}")
+    return r
+
+def _surviving_reading(surv)->str:
+    if surv is None: return 'controls did not learn above chance: train longer (--control-epochs)'
+    return (f'{max(surv, 0):.0%} of the above-chance macro-F1 survives without the lungs: ' +
+            ('the score comes largely from outside the lungs (a shortcut)' if surv > 0.5 else
+             'part of the score comes from outside the lungs' if surv > 0.2 else 'the score comes from the lungs'))
+
+def lungs_removed_check(items:pd.DataFrame, # the audited films, with `lung_mask` ('' where none: the central box)
+                        cfg:dict, # the model's config (its classes, arch, size, roi)
+                        work:Path, # scratch folder for the controls and the blacked-out copies
+                        seg=None, # the lung segmenter used (None: the central box)
+                        arch:str|None=None, # the controls' architecture; default: the model's
+                        size:int|None=None, # the controls' image side; default: the model's
+                        epochs:int=3, bs:int=32, seed:int=0, precision:str='fp32',
+                       )->dict:
+    "The audit's second check: two fresh controls, on full films and with the lungs blacked out; the share of above-chance macro-F1 that survives."
+    arch, size, roi = arch or cfg['arch'], size or cfg['size'], cfg.get('roi') or {}
+    chance, where = 1 / len(cfg['classes']), 'segmented' if seg is not None else 'central box'
+    k = next((k for k in (5, 4, 3, 2) if not fold_shortfall(items, k)), 0)   # a small test set: fewer folds, or none
+    if k == 0: return dict(chance=chance, lungs=where, reading=f'not run: {fold_shortfall(items, 2)}, too few for a control with a held-out fold')
+    its = assign_folds(items.drop(columns='fold', errors='ignore'), n_folds=k, seed=seed)
+    kw = dict(roi='lungs', segmenter=seg) if roi else {}          # controls read what the model reads: the lung crop
+    full = _control_f1(its, work/'full', arch, size, epochs, bs, seed, precision, **kw)
+    masked = _control_f1(remove_lungs(its, work/'img', size=max(size, 256) if roi else size, masks=its.lung_mask), work/'masked', arch, size,
+                         epochs, bs, seed, precision, **kw)
+    surv = (masked - chance) / (full - chance) if full > chance else None
+    return dict(f1_macro_full=full, f1_macro_lungs_removed=masked, chance=chance, surviving_share=surv, reading=_surviving_reading(surv),
+                lungs=where, folds=k, control=dict(arch=arch, size=size, epochs=epochs))
+
 def audit(model:str|Path, # model folder, run folder or all-folds run folder
           data, # data set to audit: anything `covidxray index` reads (its folds are used, or made)
           out:str|Path, # folder for audit.json and plots
@@ -148,52 +204,15 @@ def audit(model:str|Path, # model folder, run folder or all-folds run folder
     if not len(items): raise ValueError(f"No labelled images of the model's classes in {data}: nothing to audit.")
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     rep = dict(n=len(items), model=[str(f) for f in folders], precision=precision, device=device_info())
-    groups = items.get('group', items.patient_id)
     roi, model0 = cfg.get('roi') or {}, load_model(folders[0])    # the (first) model, loaded once for its features and Grad-CAM
     seg = segmenter or (folders[0]/SEGMENTER if roi else None)
-    tmpdir = tempfile.TemporaryDirectory(); work = Path(tmpdir.name)
-    items['lung_mask'] = ''
-    if seg is not None:                          # the lungs, segmented: masks for the controls, the probe and Grad-CAM
-        lt = lung_table(seg, items.path, margin=roi.get('margin', 0.05), masks_dir=work/'lung_masks')
-        items['lung_mask'] = np.where(lt.lung_ok, lt.lung_mask, '')
-        if roi: items = items.assign(**{c: lt[c].values for c in ROI_COLS})      # the model's own boxes, kept for every copy
-        rep['lungs'] = dict(segmenter=str(seg), flagged=int((~lt.lung_ok).sum()), flagged_share=float((~lt.lung_ok).mean()),
-                            reading=f"{(~lt.lung_ok).mean():.0%} of the films flagged by the segmenter (central box used there)")
-    # 1. source probe
-    if items.source.nunique() > 1:
-        px = source_probe(image_features(items.path), items.source, groups, seed=seed)
-        emb = source_probe(embed(model0, items, bs, precision=precision), items.source, groups, seed=seed)
-        rep['source_probe'] = dict(pixels=px, model_features=emb, reading=f"pixels: {px['reading']}; model features: {emb['reading']}")
-        if seg is not None:                       # the model's features of the lungs alone: what the lungs carry of the source
-            only = remove_lungs(items, work/'lungs_only', size=256, masks=items.lung_mask, keep=True)
-            lo = source_probe(embed(model0, only, bs, precision=precision), items.source, groups, seed=seed)
-            rep['source_probe'].update(model_features_lungs_only=lo, reading=rep['source_probe']['reading'] + f"; lungs only: {lo['reading']}")
-    else: rep['source_probe'] = dict(reading='one source only: nothing to probe')
-    # 2. lungs removed
-    arch, size = control_arch or cfg['arch'], control_size or cfg['size']
-    chance = 1 / len(cfg['classes'])
-    where = 'segmented' if seg is not None else 'central box'
-    k = next((k for k in (5, 4, 3, 2) if not fold_shortfall(items, k)), 0)   # a small test set: fewer folds, or none
-    if k == 0:
-        rep['lungs_removed'] = dict(chance=chance, lungs=where,
-            reading=f'not run: {fold_shortfall(items, 2)}, too few for a control with a held-out fold')
-    else:
-        its = assign_folds(items.drop(columns='fold', errors='ignore'), n_folds=k, seed=seed)
-        kw = dict(roi='lungs', segmenter=seg) if roi else {}          # controls read what the model reads: the lung crop
-        full = _control_f1(its, work/'full', arch, size, control_epochs, bs, seed, precision, **kw)
-        masked = _control_f1(remove_lungs(its, work/'img', size=max(size, 256) if roi else size, masks=its.lung_mask), work/'masked', arch, size,
-                             control_epochs, bs, seed, precision, **kw)
-        surv = (masked - chance) / (full - chance) if full > chance else None
-        rep['lungs_removed'] = dict(f1_macro_full=full, f1_macro_lungs_removed=masked, chance=chance, surviving_share=surv,
-            reading=('controls did not learn above chance: train longer (--control-epochs)' if surv is None else
-                     f'{max(surv, 0):.0%} of the above-chance macro-F1 survives without the lungs: ' +
-                     ('the score comes largely from outside the lungs (a shortcut)' if surv > 0.5 else
-                      'part of the score comes from outside the lungs' if surv > 0.2 else 'the score comes from the lungs')),
-            lungs=where, folds=k,
-            control=dict(arch=arch, size=size, epochs=control_epochs))
-    if seg is not None: rep['cam_in_lungs'] = cam_in_lungs(model0, items, items.lung_mask, n=cam_images, seed=seed)
-    tmpdir.cleanup()
-    # 3. leakage
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        items, lungs = _lung_masks(items, seg, roi, work)
+        if lungs: rep['lungs'] = lungs
+        rep['source_probe'] = probe_check(model0, items, items.get('group', items.patient_id), work, bs, seed, precision, lungs_only=seg is not None)
+        rep['lungs_removed'] = lungs_removed_check(items, cfg, work, seg, control_arch, control_size, control_epochs, bs, seed, precision)
+        if seg is not None: rep['cam_in_lungs'] = cam_in_lungs(model0, items, items.lung_mask, n=cam_images, seed=seed)
     rep['leakage'] = (leakage_check(train_table, items, out, n_workers) if train_table is not None else
                       dict(reading='not checked: pass the training table (--train TABLE)'))
     write_json(rep, out/'audit.json')
