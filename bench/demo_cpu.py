@@ -16,7 +16,7 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('NO_ALBUMENT
 
 import numpy as np
 from covidxray.synthetic import synthetic_lesions
-from covidxray.model import predict
+from covidxray.predict import predict
 from covidxray.demo import demo
 from covidxray.gradcam import load_inputs, load_mask, cam_maps, cam_in_lesion
 from transfer_cpu import cpu_facts

@@ -3,8 +3,8 @@
 `train.recipe('transfer')` (ImageNet EfficientNet-Lite1, 1 frozen + 3 unfrozen epochs) with the settings given here on the
 table of `covidxray index cxr256 cxr256_siim --folds 5`; then, under the label definitions of `00_core` ("Labels"):
 - dev: macro-F1 over the validation fold's dev-source rows (patient-grouped, comparable with the study's CV);
-- within-SIIM: the validation fold's SIIM rows (study-grouped), Normal-vs-Covid ROC-AUC (p_Covid - p_Normal) and accuracy
-  (the larger of the two); radiographic labels;
+- within-SIIM: the validation fold's SIIM rows (study-grouped), Normal-vs-Covid ROC-AUC and accuracy from their two probabilities
+  (`evaluate.within_source`, with study-bootstrap 95% CIs); radiographic labels;
 - per source: accuracy and recall per class of every source in the validation rows;
 - the source probe (`audit.source_probe`, balanced accuracy over the sources, patient-grouped) on the validation films'
   features: the fine-tuned body's against ImageNet Lite1's on the same films (the figure a source adversary must lower).
@@ -15,11 +15,13 @@ With --leave-out SOURCE the validation rows are that source's and nothing of it 
 import argparse, json, time
 from pathlib import Path
 import pandas as pd, torch
-from sklearn.metrics import f1_score, roc_auc_score
+from sklearn.metrics import f1_score
 from covidxray.core import CLASSES, device_info, load_csv, write_json
 from covidxray.train import recipe, train_fold
 from covidxray.audit import source_probe
-from covidxray.model import build_model, embed
+from covidxray.evaluate import within_source
+from covidxray.model import build_model
+from covidxray.predict import embed
 
 p = argparse.ArgumentParser()
 p.add_argument('--items', default='/tmp/ms/items.csv'); p.add_argument('--out', required=True)
@@ -43,10 +45,8 @@ v = load_csv(Path(a.out)/'valid_preds.csv', keep_default_na=False)
 r = dict(settings=settings, fold=fold, leave_out=a.leave_out, train_minutes=minutes, n_valid=len(v), device=dev_info)
 dev = v.source != 'siim'
 if dev.any(): r['f1_dev'] = float(f1_score(v.label[dev], v.pred[dev], average='macro', labels=list(CLASSES), zero_division=0))
-s = v[v.source == 'siim']
-if len(s) and s.label.nunique() == 2:
-    score, y = s.p_Covid.astype(float) - s.p_Normal.astype(float), (s.label == 'Covid').values
-    r.update(siim_auc=float(roc_auc_score(y, score)), siim_accuracy=float(((score > 0) == y).mean()), siim_n=len(s))
+w = within_source(v, v[[f'p_{c}' for c in CLASSES]].astype(float).values, 'siim')
+if w: r.update(siim_auc=w['auc'], siim_accuracy=w['accuracy'], siim_n=w['n'], siim_ci95=w['ci95'])
 r['per_source'] = {src: dict(n=len(g), accuracy=float((g.pred == g.label).mean()),
                              recall={c: float((g.pred[g.label == c] == c).mean()) for c in CLASSES if (g.label == c).any()})
                    for src, g in v.groupby('source')}

@@ -26,7 +26,8 @@ from covidxray.core import CLASSES, device_info
 from covidxray.inputs import balance_weights
 from covidxray.study import held_out, fit_head
 from covidxray.audit import source_probe
-from covidxray.model import build_model, embed, attach_segmenter
+from covidxray.model import build_model, attach_segmenter
+from covidxray.predict import embed
 from covidxray.inputs import ROI_COLS
 from covidxray.lungs import load_segmenter, lung_table
 

@@ -19,7 +19,8 @@ from covidxray.core import pick_precision
 from covidxray.synthetic import make_synthetic
 from covidxray.data import read_source, open_xray
 from covidxray.inputs import valid_aug
-from covidxray.model import build_model, save_model, load_model, predict, sample_inputs
+from covidxray.model import build_model, save_model, load_model
+from covidxray.predict import predict, sample_inputs
 from covidxray.deploy import quantize_int8, int8_engine, predict_int8
 
 def plain(m, paths, size, mean, std, bs=8):

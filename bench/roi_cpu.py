@@ -26,7 +26,8 @@ from transfer_cpu import cpu_facts
 from covidxray.core import load_csv, write_json
 from covidxray.data import load_items
 from covidxray.inputs import ROI_COLS
-from covidxray.model import embed, load_model
+from covidxray.model import load_model
+from covidxray.predict import embed
 from covidxray.train import train_fold, recipe
 from covidxray.audit import remove_lungs, source_probe, cam_in_lungs
 

@@ -30,7 +30,8 @@ from covidxray.core import CLASSES, load_csv, write_json
 from covidxray.data import load_items, open_xray
 from covidxray.inputs import ROI_COLS, roi_crop
 from covidxray.lungs import read_mask
-from covidxray.model import build_model, embed
+from covidxray.model import build_model
+from covidxray.predict import embed
 from covidxray.audit import remove_lungs, source_probe
 
 def equalise(g:np.ndarray, lung:np.ndarray)->np.ndarray:

@@ -25,7 +25,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.metrics import f1_score, accuracy_score
 from covidxray.data import index_sources
-from covidxray.model import build_model, embed
+from covidxray.model import build_model
+from covidxray.predict import embed
 from covidxray.train import train_fold
 
 LITES = ('tf_efficientnet_lite0', 'tf_efficientnet_lite1', 'tf_efficientnet_lite2')

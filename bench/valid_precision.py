@@ -8,7 +8,8 @@ Results and the command are kept in bench/train_cpu.md (section: validation repo
 import time, json, sys, warnings
 warnings.filterwarnings('ignore')
 import numpy as np, pandas as pd
-from covidxray.model import predict, load_model
+from covidxray.model import load_model
+from covidxray.predict import predict
 run = sys.argv[1]
 m = load_model(f'{run}/model'); vp = pd.read_csv(f'{run}/valid_preds.csv')
 paths = vp.path.tolist(); bs = int(sys.argv[2]) if len(sys.argv) > 2 else 64

@@ -23,7 +23,8 @@ from .splits import assign_folds, fold_shortfall, leakage
 from .inputs import ROI_COLS, blank_film
 from .lungs import lung_table, read_mask
 from .folders import SEGMENTER, model_folders
-from .model import embed, read_config, load_model, input_boxes
+from .model import read_config, load_model, input_boxes
+from .predict import embed
 from .train import train_fold
 from .gradcam import load_inputs, load_mask, cam_maps, cam_in_lesion
 from .evaluate import evaluation_table

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 # %% auto #0
-__all__ = ['softmax', 'nll', 'fit_temperature']
+__all__ = ['softmax', 'nll', 'fit_temperature', 'cross_fit_temperature']
 
 # %% ../nbs/05a_calibration.ipynb #7f78aff7
 def softmax(logits:np.ndarray, # (N, C) logits (or log-probabilities)
@@ -32,3 +32,16 @@ def fit_temperature(logits:np.ndarray, # held-out logits or log-probabilities (N
     from scipy.optimize import minimize_scalar
     r = minimize_scalar(lambda lt: nll(logits, y, np.exp(lt)), bounds=np.log(bounds), method='bounded')
     return float(np.exp(r.x))
+
+# %% ../nbs/05a_calibration.ipynb #9765bc30
+def cross_fit_temperature(logp:np.ndarray, # (N, C) out-of-fold log-probabilities
+                          y, # true class indices (N,)
+                          folds, # fold per row (N,)
+                         )->tuple[np.ndarray, list]:
+    "Calibrated probabilities: each fold's temperature is fitted on the *other* folds' predictions; (probs, temperatures)."
+    y, folds, out, Ts = np.asarray(y), np.asarray(folds), np.zeros_like(logp), []
+    for k in np.unique(folds):
+        te = folds == k
+        T = fit_temperature(logp[~te], y[~te]); Ts.append(T)
+        out[te] = softmax(logp[te], T)
+    return out, Ts

@@ -191,7 +191,7 @@ def run_audit(args) -> int:
 # %% ../nbs/11_cli.ipynb #dd039813
 def add_predict_parser(sub):
     from covidxray.core import PRECISIONS
-    from covidxray.model import predict
+    from covidxray.predict import predict
     from covidxray.engines import ENGINES
     p = sub.add_parser('predict', help=HELP['predict'])
     p.add_argument('model', help='model folder (RUN/model), run folder, or all-folds run folder')
@@ -208,7 +208,7 @@ def add_predict_parser(sub):
 
 def run_predict(args) -> int:
     from covidxray.core import printable, path_reason
-    from covidxray.model import predict
+    from covidxray.predict import predict
     from covidxray.engines import predict_files
     r = predict_files(args.model, args.paths, args.out, engine=args.engine, progress=True, **settings_of(args, predict))
     for p, e in r['skipped']: print('skipped (unreadable): ' + path_reason(p, e))
@@ -411,7 +411,7 @@ def _check_out(cmd:str, # the subcommand ('lungs segment' for an action)
     reads = [p for k in _READS if cmd != 'lungs segment' or k != 'masks' for p in listed(getattr(args, k, None))]
     models = listed(getattr(args, 'segmenter', None))
     if getattr(args, 'model', None):
-        from covidxray.model import model_folders
+        from covidxray.folders import model_folders
         models += model_folders(args.model)
     table = cmd in _TABLE_OUT
     check_output(args.out, reads, models, folder=not table, not_suffixes=IMAGE_EXTS if table else ())

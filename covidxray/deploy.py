@@ -11,7 +11,8 @@ import torch
 from torch import nn
 from fastcore.meta import delegates
 
-from .model import XrayModel, arch_config, predict, load_model, sample_inputs
+from .model import XrayModel, arch_config, load_model
+from .predict import predict, sample_inputs
 
 # %% auto #0
 __all__ = ['int8_engine', 'Int8Model', 'quantize_int8', 'predict_int8', 'int8_members']
@@ -91,7 +92,7 @@ def quantize_int8(model:XrayModel, # a float model (it is not changed)
 @delegates(predict)
 def predict_int8(models, # a model, a model folder, or a list of them (an ensemble)
                  items, # paths, or a table with a `path` column
-                 calib:int=16, # calibrate each model on `calib` readable images spread over `items` (`model.sample_inputs`)
+                 calib:int=16, # calibrate each model on `calib` readable images spread over `items` (`predict.sample_inputs`)
                  size:int|None=None, # input side; default: each model's own
                  **kwargs,
                 )->np.ndarray:
@@ -103,7 +104,7 @@ def int8_members(models, # a model, a model folder, or a list of them (an ensemb
                  calib:int=16, # calibration images per model
                  size:int|None=None, # input side; default: each model's own
                 )->list:
-    "Each model quantized to int8 (an `Int8Model` stays as it is): the members `predict_int8` runs, for `model.predict_batches`."
+    "Each model quantized to int8 (an `Int8Model` stays as it is): the members `predict_int8` runs, for `predict.predict_batches`."
     qs = []
     for m in (models if isinstance(models, (list, tuple)) else [models]):
         m = m if isinstance(m, nn.Module) else load_model(m)

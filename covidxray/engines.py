@@ -11,7 +11,8 @@ import torch
 from fastcore.meta import delegates
 
 from .folders import model_folders
-from .model import load_model, item_paths, predict_batches, write_predictions
+from .model import load_model, item_paths
+from .predict import predict_batches, write_predictions
 from .deploy import int8_members
 from .export import onnx_members
 
@@ -21,7 +22,7 @@ __all__ = ['ENGINES', 'Member', 'Engine', 'register_engine', 'get_engine', 'torc
 
 # %% ../nbs/10c_engines.ipynb #0ecd6fb0
 class Member(Protocol):
-    "A network `model.predict_batches` runs: an `nn.Module` with its model folder's `config`, a normalised batch -> logits."
+    "A network `predict.predict_batches` runs: an `nn.Module` with its model folder's `config`, a normalised batch -> logits."
     config: dict
     def __call__(self, x:torch.Tensor)->torch.Tensor: ...
 
@@ -88,7 +89,7 @@ def load_engine(model, # a model folder, run folder or all-folds run folder (an 
                 items=None, # the films to be predicted (paths or a table): what an int8 engine calibrates on
                 **options, # the engine's own settings (`threads` for ONNX Runtime, `calib` and `size` for PyTorch int8)
                )->list:
-    "The members `engine` runs for the model(s) at `model`, for `model.predict_batches`."
+    "The members `engine` runs for the model(s) at `model`, for `predict.predict_batches`."
     return get_engine(engine).load(model_folders(model), item_paths(items) if items is not None else [], **options)
 
 @delegates(predict_batches, but=['models', 'items'])
@@ -99,7 +100,7 @@ def predict_files(model, # a model folder, run folder or all-folds run folder (a
                   options:dict|None=None, # the engine's own settings (see `load_engine`)
                   **kwargs, # how to predict: tta, bs, device, precision, num_workers, progress
                  )->dict:
-    "Stream the prediction table of `srcs` into `out` with `engine`: what `model.write_predictions` did, and the engine's name and `exact`."
+    "Stream the prediction table of `srcs` into `out` with `engine`: what `predict.write_predictions` did, and the engine's name and `exact`."
     e = get_engine(engine)
     if not e.autocast and kwargs.get('precision', 'auto') not in ('auto', 'fp32'):
         raise ValueError(f"The {e.name} engine runs its own arithmetic: precision {kwargs['precision']!r} is for the torch "

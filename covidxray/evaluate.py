@@ -13,7 +13,9 @@ from scipy.stats import rankdata
 
 from .core import CLASSES, write_json, write_csv, atomic_path, device_info, get_device, pick_precision
 from .data import index_sources, NoLayout, scan_folder, inspect_images
-from .model import model_folders, predict, read_config
+from .folders import model_folders
+from .model import read_config
+from .predict import predict
 
 # %% auto #0
 __all__ = ['HEADLINE', 'WITHIN_PAIR', 'WITHIN_MIN', 'ece_score', 'classification_metrics', 'headline_figures', 'bootstrap_ci',

@@ -18,8 +18,8 @@ from .folders import CONFIG, SEGMENTER, ONNX, ONNX_INT8, model_folders
 from .inputs import input_spec
 from .data import image_paths
 from .lungs import save_segmenter, load_segmenter
-from .model import (XrayModel, BadModelFolder, read_config, load_model, sample_inputs,
-                             lung_segmenter, attach_segmenter, predict)
+from .model import XrayModel, BadModelFolder, read_config, load_model, lung_segmenter, attach_segmenter
+from .predict import sample_inputs, predict
 from .calibration import softmax
 
 # %% auto #0
@@ -201,7 +201,7 @@ def onnx_members(models, # export folders or `OnnxModel`s (one, or a list: an en
                  int8:bool=False, # run each folder's model.int8.onnx
                  threads:int|None=None, # ONNX Runtime's intra-op threads; None: PyTorch's
                 )->list:
-    "Each export folder's model for ONNX Runtime: the members `model.predict_batches` runs."
+    "Each export folder's model for ONNX Runtime: the members `predict.predict_batches` runs."
     ms = models if isinstance(models, (list, tuple)) else [models]
     if not ms: raise ValueError("No model given.")
     return [m if isinstance(m, OnnxModel) else load_onnx(m, int8=int8, threads=threads) for m in ms]

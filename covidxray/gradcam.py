@@ -26,7 +26,9 @@ import warnings
 from .core import CLASSES, write_json, atomic_path
 from .data import BadImage, image_paths, is_table, read_table
 from .inputs import input_spec, valid_aug, xray_pixels, to_model_input, roi_crop
-from .model import load_model, model_folders, predict, input_boxes
+from .folders import model_folders
+from .model import load_model, input_boxes
+from .predict import predict
 
 # %% auto #0
 __all__ = ['CAM_METHODS', 'cam_method', 'resolve_layer', 'preprocess', 'load_inputs', 'load_mask', 'cam_maps', 'overlay',

@@ -162,7 +162,7 @@ def xray_pixels(src, # an image file, a PIL image, or a uint8 HxW array as `open
     spec = input_spec(cfg)
     if box is None and spec.roi and not isinstance(src, (np.ndarray, Image.Image)):
         raise ValueError(f"This model reads the {spec.roi} region of each film, and no box was given for {src}: "
-                         "predict through covidxray.model.predict (it segments the films), or pass box=.")
+                         "predict through covidxray.predict.predict (it segments the films), or pass box=.")
     if isinstance(src, Image.Image): src = np.asarray(to_gray8(src))
     g = src if isinstance(src, np.ndarray) else np.asarray(open_xray(src, size=read_side(spec.size, box)))
     if g.dtype != np.uint8 or g.ndim != 2: raise ValueError(f"expected a uint8 gray image (H, W), not {g.dtype} {g.shape}.")

@@ -12,12 +12,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .core import CLASSES
-from .calibration import softmax, fit_temperature
+from .calibration import softmax, cross_fit_temperature   # noqa: F401  (cross_fit_temperature moved to `calibration`; still importable here)
 from .evaluate import evaluation_report, ece_score, bootstrap_ci, within_source
 
 # %% auto #0
-__all__ = ['fit_head', 'held_out', 'head_cv', 'leave_one_source_out', 'cross_fit_temperature', 'arm_report', 'recall_per_class',
-           'loso_folds', 'cross_source_figures', 'frozen_cross_source']
+__all__ = ['fit_head', 'held_out', 'head_cv', 'leave_one_source_out', 'arm_report', 'recall_per_class', 'loso_folds',
+           'cross_source_figures', 'frozen_cross_source']
 
 # %% ../nbs/12_study.ipynb #1c8a1c77
 def fit_head(X:np.ndarray, # (N, F) features
@@ -59,18 +59,6 @@ def head_cv(X, items, classes=CLASSES, C:float=0.5)->np.ndarray:
 def leave_one_source_out(X, items, classes=CLASSES, C:float=0.5)->np.ndarray:
     "Log-probabilities: each source of `items.source` predicted by the head trained on all the other sources."
     return held_out(X, items, items.source.values, classes, C)
-
-def cross_fit_temperature(logp:np.ndarray, # (N, C) out-of-fold log-probabilities
-                          y, # true class indices (N,)
-                          folds, # fold per row (N,)
-                         )->tuple[np.ndarray, list]:
-    "Calibrated probabilities: each fold's temperature is fitted on the *other* folds' predictions; (probs, temperatures)."
-    y, folds, out, Ts = np.asarray(y), np.asarray(folds), np.zeros_like(logp), []
-    for k in np.unique(folds):
-        te = folds == k
-        T = fit_temperature(logp[~te], y[~te]); Ts.append(T)
-        out[te] = softmax(logp[te], T)
-    return out, Ts
 
 # %% ../nbs/12_study.ipynb #1ef0efa7
 def arm_report(items:pd.DataFrame, # the rows predicted, with `label`, `source`, `patient_id`

@@ -30,7 +30,8 @@ from .data import load_items
 from .inputs import xray_dls, input_spec, intensity_tfm, ROIS
 from .adversary import SourceAdversary, ADVERSARIES
 from .lungs import load_segmenter, add_lung_boxes
-from .model import attach_segmenter, arch_config, build_model, xray_loss, save_model, predict, read_config, tidy_model_folder
+from .model import attach_segmenter, arch_config, build_model, xray_loss, save_model, read_config, tidy_model_folder
+from .predict import predict
 from .calibration import fit_temperature, nll
 
 # %% auto #0

@@ -10,7 +10,7 @@ def _files():
     return [str(FIX/'images'/f) for f in exp['files']], exp
 
 def test_saved_model_predicts_the_same():
-    from covidxray.model import predict
+    from covidxray.predict import predict
     files, exp = _files()
     assert np.abs(predict(FIX/'model', files, precision='fp32') - exp['probs']).max() < 1e-5
     # TTA's affine views go through OpenCV's warpAffine, whose fixed-point bilinear rounding differs between OpenCV
@@ -18,6 +18,6 @@ def test_saved_model_predicts_the_same():
     assert np.abs(predict(FIX/'model', files, precision='fp32', tta=True) - exp['probs_tta']).max() < 1e-4
 
 def test_saved_model_embeds_the_same():
-    from covidxray.model import embed
+    from covidxray.predict import embed
     files, exp = _files()
     assert np.abs(embed(FIX/'model', files, precision='fp32') - exp['embed']).max() < 1e-5

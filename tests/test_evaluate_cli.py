@@ -32,7 +32,7 @@ def test_evaluate_and_audit_synthetic(tmp_path):
     t = pd.read_csv(tmp_path/'preds.csv', keep_default_na=False)
     assert list(t.columns) == ['path', 'pred', 'p_Covid', 'p_Normal', 'p_Pneumonia', 'error'] and len(t) == 11
     assert 'broken.jpeg: cannot be read' in t.error[t.pred == ''].item()
-    from covidxray.model import predict
+    from covidxray.predict import predict
     from covidxray.deploy import predict_int8
     ok = t[t.pred != '']
     assert not ok.path.str.contains('broken').any() and len(ok) == 10
@@ -73,7 +73,7 @@ def test_evaluate_dev_set(dev_data, tmp_path):
     assert json.loads((tmp_path/'run'/'valid_metrics.json').read_text())['f1_macro'] > 0.45
     # int8 prediction of a trained model: nearly always the same class as fp32 (the same recipe's model: 99.2% of 600
     # validation images, bench/predict_cpu.md; 92.5% with PyTorch's 8-bit default, which saturates without VNNI)
-    from covidxray.model import predict
+    from covidxray.predict import predict
     from covidxray.deploy import predict_int8
     files = sorted(str(f) for f in (tmp_path/'test').rglob('*.*'))
     p32, p8 = predict(tmp_path/'run'/'model', files, precision='fp32'), predict_int8(tmp_path/'run'/'model', files)
