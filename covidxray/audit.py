@@ -99,6 +99,7 @@ def remove_lungs(items:pd.DataFrame, # rows with `path`
         q = dest/f'{i:06d}.png'; Image.fromarray(g).save(q); paths.append(str(q))
     return items.assign(path=paths)
 
+# %% ../nbs/09_audit.ipynb #7931716e
 def cam_in_lungs(model, # a model, or a model folder
                  items:pd.DataFrame, # rows with `path` (and a lung-crop model's `ROI_COLS`, else it segments)
                  masks, # one lung mask file per row ('' or None: left out)
@@ -124,6 +125,7 @@ def cam_in_lungs(model, # a model, or a model folder
                 reading=f"{r['share']:.0%} of the Grad-CAM map lies in the lungs, which cover {r['area']:.0%} of what the model "
                         f"sees ({r['ratio']:.1f}x their share; its peak is in the lungs on {r['hit_rate']:.0%} of {r['n']} films)")
 
+# %% ../nbs/09_audit.ipynb #4073dbd7
 def _control_f1(items, out, arch, size, epochs, bs, seed, precision, **roi):
     return train_fold(items, out, fold=0, arch=arch, pretrained=False, epochs=epochs, size=size, bs=bs,
                       num_workers=0, seed=seed, precision=precision, **roi)['f1_macro']
@@ -156,6 +158,7 @@ def probe_check(model, # the loaded model whose features are probed
         r.update(model_features_lungs_only=lo, reading=r['reading'] + f"; lungs only: {lo['reading']}")
     return r
 
+# %% ../nbs/09_audit.ipynb #3a83eb5f
 def _surviving_reading(surv)->str:
     if surv is None: return 'controls did not learn above chance: train longer (--control-epochs)'
     return (f'{max(surv, 0):.0%} of the above-chance macro-F1 survives without the lungs: ' +
@@ -184,6 +187,7 @@ def lungs_removed_check(items:pd.DataFrame, # the audited films, with `lung_mask
     return dict(f1_macro_full=full, f1_macro_lungs_removed=masked, chance=chance, surviving_share=surv, reading=_surviving_reading(surv),
                 lungs=where, folds=k, control=dict(arch=arch, size=size, epochs=epochs))
 
+# %% ../nbs/09_audit.ipynb #bd158911
 def audit(model:str|Path, # model folder, run folder or all-folds run folder
           data, # data set to audit: anything `covidxray index` reads (its folds are used, or made)
           out:str|Path, # folder for audit.json and plots
@@ -220,6 +224,7 @@ def audit(model:str|Path, # model folder, run folder or all-folds run folder
     plot_audit(rep, out/'audit.png')
     return rep
 
+# %% ../nbs/09_audit.ipynb #184d1466
 def leakage_check(train_table:str|Path, # the training table (`covidxray index` output)
                   items:pd.DataFrame, # the audited films
                   out:str|Path, # the folder for leakage.csv (one row per near-duplicate image or shared-patient pair)
@@ -236,6 +241,7 @@ def leakage_check(train_table:str|Path, # the training table (`covidxray index` 
                 f'{n_img} near-duplicate image pairs and {n_pat} shared-patient pairs with the training table: '
                 'the test set is not independent (see leakage.csv)')
 
+# %% ../nbs/09_audit.ipynb #13cbeb0a
 def plot_audit(rep:dict, # what `audit` returned
                out:str|Path, # the PNG to write
               )->Path:
@@ -258,6 +264,7 @@ def plot_audit(rep:dict, # what `audit` returned
     plt.close(fig)
     return Path(out)
 
+# %% ../nbs/09_audit.ipynb #858b61f5
 def format_audit(rep:dict) -> str:
     "The audit's readings as text."
     return '\n'.join(f"{k}: {rep[k]['reading']}" for k in ('lungs', 'source_probe', 'lungs_removed', 'cam_in_lungs', 'leakage') if k in rep)

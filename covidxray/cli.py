@@ -206,6 +206,7 @@ def add_predict_parser(sub):
     p.set_defaults(func=run_predict)
     return p
 
+# %% ../nbs/11_cli.ipynb #971c9c00
 def run_predict(args) -> int:
     from covidxray.core import printable, path_reason
     from covidxray.predict import predict
@@ -223,6 +224,7 @@ def run_predict(args) -> int:
     if not r['exact']: print(f"{r['engine']}: approximate; some predictions differ from fp32 (see bench/{'onnx' if 'onnx' in r['engine'] else 'predict'}_cpu.md)")
     return 0
 
+# %% ../nbs/11_cli.ipynb #f33f0a39
 def add_gradcam_parser(sub):
     from covidxray.gradcam import gradcam_files
     p = sub.add_parser('gradcam', help=HELP['gradcam'])
@@ -233,6 +235,7 @@ def add_gradcam_parser(sub):
     p.set_defaults(func=run_gradcam)
     return p
 
+# %% ../nbs/11_cli.ipynb #f08f5516
 def run_gradcam(args) -> int:
     from covidxray.gradcam import gradcam_files
     with warnings.catch_warnings():
@@ -243,6 +246,7 @@ def run_gradcam(args) -> int:
     print(f"wrote {len(r['overlays'])} overlays and {r['grid']}")
     return 0
 
+# %% ../nbs/11_cli.ipynb #4dcfb73e
 def add_demo_parser(sub):
     p = sub.add_parser('demo', help=HELP['demo'])
     p.add_argument('--out', default='covidxray-demo', help='folder for everything [covidxray-demo]')
@@ -252,6 +256,7 @@ def add_demo_parser(sub):
     p.set_defaults(func=run_demo)
     return p
 
+# %% ../nbs/11_cli.ipynb #cde27f3d
 def run_demo(args) -> int:
     "Synthetic data -> index -> train -> evaluate -> Grad-CAM grid (`demo.demo`), with the `demo` recipe for this device."
     from covidxray.demo import demo, demo_summary
@@ -361,6 +366,7 @@ def parser(command:str|None=None, # build this subcommand's options only (the ot
         else: sub.add_parser(name, help=HELP[name])       # listed in --help, its options built when it is chosen
     return p
 
+# %% ../nbs/11_cli.ipynb #05afe676
 PATH_COMMANDS = ('index', 'train', 'evaluate', 'audit', 'predict', 'gradcam', 'export')   # every positional argument is a path
 MODEL_COMMANDS = ('evaluate', 'audit', 'predict', 'gradcam', 'export')                  # ... the first one a model
 

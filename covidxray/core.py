@@ -205,9 +205,11 @@ def atomic_path(dest:str|Path, # the file to (re)write
         raise disk_full(dest) from None
     finally: tmp.unlink(missing_ok=True)
 
+# %% ../nbs/00_core.ipynb #57bbad77
 class DiskFull(OSError):
     "No space left on the disk covidxray writes to."
 
+# %% ../nbs/00_core.ipynb #1d2e926d
 def _is_disk_full(e:BaseException)->bool:
     return (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)) or \
            (isinstance(e, RuntimeError) and any(s in str(e) for s in ('file write failed', 'No space left')))   # torch.save's words
@@ -221,6 +223,7 @@ def disk_full(dest:str|Path, # the file that could not be written
     return DiskFull(errno.ENOSPC, f"No space left on the disk of {dest.parent} while writing {dest.name} ({free}). "
                                   "Nothing was replaced and the temporary file is removed: free some space, or write elsewhere (--out).")
 
+# %% ../nbs/00_core.ipynb #4071c5ba
 @contextmanager
 def atomic_folder(dest:str|Path, # the folder to (re)write
                   ours=None, # `ours(folder)`: True when `folder` is one covidxray wrote, of this kind; None: none is
@@ -240,9 +243,11 @@ def atomic_folder(dest:str|Path, # the folder to (re)write
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True); raise
 
+# %% ../nbs/00_core.ipynb #ce60f250
 class NotOurs(FileExistsError):
     "A destination that holds something covidxray did not write, and that writing would replace."
 
+# %% ../nbs/00_core.ipynb #0cf3c72c
 def check_replaceable(dest:str|Path, # a folder covidxray is about to replace whole
                       ours=None, # `ours(folder)`: True when `folder` is one covidxray wrote, of this kind
                       what:str='covidxray folder', # what such a folder is, for the message
@@ -258,9 +263,11 @@ def check_replaceable(dest:str|Path, # a folder covidxray is about to replace wh
         raise NotOurs(f"{dest} already holds files ({shown}) and is not a {what}: writing it would delete them. "
                       "Give a new or empty folder, or remove this one yourself.")
 
+# %% ../nbs/00_core.ipynb #10553eb8
 class OutputIsInput(ValueError):
     "An output path that would overwrite what the command reads."
 
+# %% ../nbs/00_core.ipynb #528f9b6b
 def check_output(out:str|Path, # where a command will write (a file, or a folder with `folder=True`)
                  inputs=(), # the paths it reads: images, folders, tables
                  models=(), # the model folders it reads, as `model.model_folders` finds them (nothing may be written inside one)
@@ -282,6 +289,7 @@ def check_output(out:str|Path, # where a command will write (a file, or a folder
             raise OutputIsInput(f"--out {out} lies inside the model folder {mf}: writing it could make the model unloadable. "
                                 "Write outside the model folder.")
 
+# %% ../nbs/00_core.ipynb #61f0f699
 def write_json(obj, # a JSON-able object; NumPy values and paths are converted
                path:str|Path, # the file to (re)write
               )->Path:
@@ -292,6 +300,7 @@ def write_json(obj, # a JSON-able object; NumPy values and paths are converted
     with atomic_path(path) as tmp: tmp.write_text(json.dumps(obj, indent=1, default=conv) + '\n')
     return Path(path)
 
+# %% ../nbs/00_core.ipynb #58ff9efb
 def write_csv(df, # a pandas DataFrame
               path:str|Path, # the CSV to (re)write
               **kwargs, # more `DataFrame.to_csv` arguments
@@ -299,6 +308,7 @@ def write_csv(df, # a pandas DataFrame
     "Write `df` to `path` without its index, atomically; non-UTF-8 file names in it are written as their bytes."
     return write_csvs({path: df}, **kwargs)[0]
 
+# %% ../nbs/00_core.ipynb #174a423b
 def write_csvs(tables:dict, # {path: DataFrame}: files that belong together, such as a table and its dropped rows
                **kwargs, # more `DataFrame.to_csv` arguments
               )->list:
@@ -308,6 +318,7 @@ def write_csvs(tables:dict, # {path: DataFrame}: files that belong together, suc
         for df, tmp in zip(tables.values(), tmps, strict=True): df.to_csv(tmp, **{'index': False, 'errors': 'surrogateescape', **kwargs})
     return [Path(p) for p in tables]
 
+# %% ../nbs/00_core.ipynb #cfa73d17
 def load_csv(path:str|Path, # a CSV covidxray wrote (or any CSV)
              **kwargs, # more `pandas.read_csv` arguments
             ):
@@ -315,11 +326,13 @@ def load_csv(path:str|Path, # a CSV covidxray wrote (or any CSV)
     import pandas as pd
     return pd.read_csv(path, **{'encoding_errors': 'surrogateescape', **kwargs})
 
+# %% ../nbs/00_core.ipynb #f29866a7
 def printable(s, # a path or text, possibly holding a non-UTF-8 file name
              )->str:
     "`s` as text that any terminal can print: bytes that are not UTF-8 as `\\xff`."
     return os.fsencode(str(s)).decode('utf-8', 'backslashreplace')
 
+# %% ../nbs/00_core.ipynb #5c17723a
 def path_reason(path, # a file
                 reason:str, # why it was skipped; covidxray's reasons usually start with the file's name already
                )->str:

@@ -46,6 +46,7 @@ def dicom_fix(ts, # a transfer syntax UID
     if ts in dicom_uid.JPEGTransferSyntaxes: return 'pip install python-gdcm (pylibjpeg-libjpeg also decodes it, under the GPL-3)'
     return 'pip install python-gdcm'
 
+# %% ../nbs/01a_dicom.ipynb #eea2c9a8
 def _voi_kind(ds) -> str:
     "'lut', 'window' or '': the VOI transform `apply_voi_lut` applies (a LUT wins, as there)."
     seq = ds.get('VOILUTSequence')
@@ -75,6 +76,7 @@ def dicom_gray8(ds, # a pydicom `Dataset` with Pixel Data
         a = 255 - a   # MONOCHROME1 carries INVERSE as its own shape (DX, PS3.3 C.8.11.6): one inversion, not two
     return np.round(a).astype(np.uint8)
 
+# %% ../nbs/01a_dicom.ipynb #f50de94b
 ANON_IDS = re.compile(r'(anon\w*|de-?identified|unknown|none|null|n/?a|patient|test|0+|x+|-+|\?+|\*+)', re.I)
 
 def dicom_patient(path:str|Path, # a file
@@ -89,6 +91,7 @@ def dicom_patient(path:str|Path, # a file
     pid = pid.strip()
     return '' if ANON_IDS.fullmatch(pid) else pid
 
+# %% ../nbs/01a_dicom.ipynb #3eab8e55
 def _misnamed(path)->str|None:
     "The fix for an ordinary image file with a DICOM name (a PNG saved as `.dcm`), or None."
     try:

@@ -78,6 +78,7 @@ def roi_crop(gray:np.ndarray, # uint8 HxW image (or a uint8 mask)
     side = max(g.shape[:2])
     return g if g.shape[0] == g.shape[1] else cv2.resize(g, (side, side), interpolation=cv2.INTER_AREA)
 
+# %% ../nbs/03_inputs.ipynb #d5e1a7e8
 def read_side(size:int, # the model's input side
               box=None, # the box that will be cropped, or None
              )->int:
@@ -86,6 +87,7 @@ def read_side(size:int, # the model's input side
     x0, y0, x1, y1 = _check_box(box)
     return int(np.ceil(size / max(min(x1 - x0, y1 - y0), 0.25) - 1e-6))
 
+# %% ../nbs/03_inputs.ipynb #ee241b8a
 ROIS = (None, 'lungs', 'lung_mask')
 LUNG_GROW = 0.02   # a lung mask is widened by this share of the film's longer side before blanking: its edge, and the segmenter's error
 
@@ -96,6 +98,7 @@ class LungRegion(tuple):
     def __reduce__(self): return (type(self), (tuple(self), self.mask, self.grow))    # to loader workers, mask and all
     def __repr__(self): return f"LungRegion({tuple(self)}, mask={self.mask!r})"
 
+# %% ../nbs/03_inputs.ipynb #1af312a3
 def blank_film(gray:np.ndarray, # uint8 HxW film
                mask, # its lung mask: a mask file (non-zero = lung) or a bool array, at any resolution
                grow:float=LUNG_GROW, # widen the mask by this share of the film's longer side first
@@ -113,12 +116,14 @@ def blank_film(gray:np.ndarray, # uint8 HxW film
     lung = (cv2.dilate(lung, np.ones((2 * k + 1, 2 * k + 1), np.uint8)) if k else lung) > 0
     return np.where(lung if keep == 'lungs' else ~lung, gray, 0).astype(gray.dtype)
 
+# %% ../nbs/03_inputs.ipynb #c34d2d37
 def crop_region(gray:np.ndarray, # uint8 HxW film
                 box, # (x0, y0, x1, y1) as fractions of the film, or a `LungRegion`
                )->np.ndarray:
     "`roi_crop` to `box`, after `blank_film` where the box is a `LungRegion`."
     return roi_crop(blank_film(gray, box.mask, box.grow) if isinstance(box, LungRegion) else gray, box)
 
+# %% ../nbs/03_inputs.ipynb #91ddcf17
 def row_box(row, # a table row (Series or dict) that may carry `ROI_COLS` (and `lung_mask`)
             masked:bool=False, # a `LungRegion` where the row names its `lung_mask` file
            )->tuple|None:

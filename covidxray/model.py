@@ -176,9 +176,11 @@ def save_model(model:XrayModel, # the model, with `.config`
         (tmp/CONFIG).write_text(json.dumps(cfg, indent=1, default=str) + '\n')
     return Path(folder)
 
+# %% ../nbs/05_model.ipynb #1fe43485
 class BadModelFolder(ValueError):
     "A model folder whose `config.json` covidxray cannot use."
 
+# %% ../nbs/05_model.ipynb #34b74c50
 def _umask()->int:
     m = os.umask(0); os.umask(m); return m
 
@@ -186,6 +188,7 @@ def weights_sha256(f:str|Path)->str:
     "The SHA-256 of a weights file (recorded in config.json by `save_model`, checked by `load_model`)."
     with open(f, 'rb') as fh: return hashlib.file_digest(fh, 'sha256').hexdigest()
 
+# %% ../nbs/05_model.ipynb #2e14a72f
 def _num(v, lo=-math.inf, hi=math.inf)->bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and lo <= v <= hi
 
@@ -234,6 +237,7 @@ def read_config(folder:str|Path, # a model folder
     if bad: raise BadModelFolder(f"{f}: {'; '.join(bad)}. {fix}")
     return cfg
 
+# %% ../nbs/05_model.ipynb #4907cb09
 def tidy_model_folder(folder:str|Path, # a model folder `save_model` may have been writing when it was killed
                      )->list[Path]:
     "Undo what an interrupted `save_model` left beside `folder`: a previous model is put back, half-written ones removed; returns what was removed."
@@ -244,6 +248,7 @@ def tidy_model_folder(folder:str|Path, # a model folder `save_model` may have be
     for tmp in sorted(folder.parent.glob(f'.{folder.name}.tmp-*')): shutil.rmtree(tmp, ignore_errors=True); removed.append(tmp)
     return removed
 
+# %% ../nbs/05_model.ipynb #0951918e
 def load_model(folder:str|Path, # a folder written by `save_model`
                device=None, # where to put the model; default: the CPU
               )->XrayModel:

@@ -148,6 +148,7 @@ def _body(a:dict, # anatomy parameters
     thick = np.sqrt(np.clip(1 - q * q, 0, 1))
     return mask, thick
 
+# %% ../nbs/01_synthetic.ipynb #3d9aa56d
 def _band_lookup(s:np.ndarray, # 2D argument in normalised units, offset per column (s = y + f(x))
                  fn, # vectorised 1D profile, evaluated on a fine table over [-1, 2)
                 ):
@@ -194,6 +195,7 @@ def _spine(a:dict, # anatomy parameters
     col = np.exp(-(u * u) ** 2)
     return (0.75 + 0.25 * np.cos(2 * np.pi * y / 0.05) ** 2) * col
 
+# %% ../nbs/01_synthetic.ipynb #50232ee9
 def _trachea(a:dict, # anatomy parameters
              y:np.ndarray, # normalised y column (H, 1)
              x:np.ndarray, # normalised x row (1, W)
@@ -277,6 +279,7 @@ def _pneumonia(rng:np.random.Generator, # random source
     amp = rng.uniform(0.34, 0.46)
     return [(sl, amp * o) for sl, o in (_consolidation(rng, lung, y, x, size) for _ in range(1 + (rng.random() < 0.2)))]
 
+# %% ../nbs/01_synthetic.ipynb #29489cf6
 def _ggo_patch(rng:np.random.Generator, # random source
                lung:np.ndarray, # effective mask of the lung that holds it
                w:np.ndarray, # low-resolution placement weights

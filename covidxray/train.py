@@ -232,6 +232,7 @@ def distributed(learn:Learner, # the learner to train in data-parallel mode
 class BatchTooBig(ValueError):
     "The batch does not fit in memory."
 
+# %% ../nbs/06_train.ipynb #d8b66699
 _OOM = tuple(c for c in (getattr(torch, 'OutOfMemoryError', None), getattr(torch.cuda, 'OutOfMemoryError', None)) if c)
 
 def _is_oom(e:BaseException)->bool:
