@@ -4,7 +4,7 @@
     HF_HUB_OFFLINE=1 NO_ALBUMENTATIONS_UPDATE=1 .venv/bin/python bench/roi_probe.py --lungs /tmp/lungs --out /tmp/roi_probe
 
 Every dev film is turned into each variant (256 px PNG copies): the whole film; lungs removed (segmented lungs black,
-widened 2%); lungs only (everything else black); the lung crop (the square around the lung box, `inputs.roi_crop`);
+widened 2%); lungs only (everything else black); the lung crop (the lung box stretched to a square, `inputs.roi_crop`);
 the lung crop with its intensities equalised on the lung pixels (each film's histogram inside its lung mask mapped to
 uniform: the per-image standardisation that removes exposure and processing differences); and the lungs only,
 equalised likewise. Each variant is embedded by ImageNet's EfficientNet-Lite1 (frozen, 240 px, `model.embed`), then:

@@ -66,3 +66,24 @@ def test_only_folders_spells_the_layout():
                     n.value in names or any(n.value.endswith('/' + x) or n.value.startswith(x + '/') for x in names | dirs)):
                 bad.append(f"{p.name}:{n.lineno}: {n.value!r}")
     assert not bad, f"use the names in covidxray.folders: {sorted(set(bad))}"
+
+def _covidxray_imports(path)->set:
+    "The covidxray modules `path` imports, by short name."
+    out = set()
+    for m, names in _imports(path):
+        m = m.removeprefix('covidxray.').removeprefix('covidxray')
+        out |= {m.split('.')[0]} if m else {n for n in names if not n.startswith('__')}
+    return out - {path.stem}
+
+def test_notebook_openings_say_what_they_build_on():
+    "Each module's notebook opens with the covidxray modules it imports, and the list is the module's real one."
+    import json
+    wrong = {}
+    for p in MODULES:
+        m = re.search(r'File to edit: \.\./nbs/(\S+\.ipynb)', p.read_text())
+        if not m: continue
+        first = ''.join(json.loads((LIB.parent/'nbs'/m.group(1)).read_text())['cells'][0]['source'])
+        said = re.search(r'^\*Builds on\* \(what it imports of covidxray\): (.*)\.$', first, re.M)
+        claimed = set(re.findall(r'`(\w+)`', said.group(1))) if said else None
+        if claimed != _covidxray_imports(p): wrong[m.group(1)] = (sorted(claimed) if claimed is not None else 'no line', sorted(_covidxray_imports(p)))
+    assert not wrong, f"the opening's *Builds on* line (claimed, real): {wrong}"
