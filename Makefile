@@ -85,7 +85,7 @@ test-slow: install
 
 ## export the library from the notebooks and clean them
 sync: install
-	nbdev_export && nbdev_clean
+	nbdev_export && $(PY) tools/builds_on.py && nbdev_clean
 
 clean:
 	rm -rf build dist *.egg-info _docs _proc

@@ -200,9 +200,10 @@ def add_predict_parser(sub):
                                                       'finished rows [preds.csv]')
     add_settings(p, predict, only=('tta', 'bs', 'device', 'num_workers', 'precision'), rename=dict(num_workers='workers'),
                  precision=dict(choices=('auto',) + PRECISIONS, help="autocast precision of the torch engine [auto]"))
-    p.add_argument('--engine', choices=tuple(ENGINES), default='torch',
-                   help='what runs the network (covidxray.engines): ' + '; '.join(f"'{e.name}': {e.about}" for e in ENGINES.values())
-                        + '. The onnx engines take an export folder (`covidxray export`) as MODEL [torch]')
+    p.add_argument('--engine', choices=('auto',) + tuple(ENGINES), default='auto',
+                   help="what runs the network (covidxray.engines): 'auto': the fastest that gives the model's fp32 predictions "
+                        "(engines.auto_engine; it says which and why); " + '; '.join(f"'{e.name}': {e.about}" for e in ENGINES.values())
+                        + '. The onnx engines take an export folder (`covidxray export`) as MODEL [auto]')
     p.set_defaults(func=run_predict)
     return p
 
@@ -220,7 +221,7 @@ def run_predict(args) -> int:
         print(printable(f"\nstopped after {r['done']} of {r['n']} images; wrote {r['out']} with their rows "
                         f"({n_ok} predicted, {len(r['skipped'])} unreadable skipped){kept}"))
         return _stopped_status()
-    print(printable(f"\nwrote {r['out']} ({n_ok} predicted, {len(r['skipped'])} unreadable skipped)"))
+    print(printable(f"\nwrote {r['out']} ({n_ok} predicted, {len(r['skipped'])} unreadable skipped); engine {r['engine']}: {r['why']}"))
     if not r['exact']: print(f"{r['engine']}: approximate; some predictions differ from fp32 (see bench/{'onnx' if 'onnx' in r['engine'] else 'predict'}_cpu.md)")
     return 0
 

@@ -4,22 +4,27 @@
 
 # %% ../nbs/10c_engines.ipynb #c1ea3ad0
 from __future__ import annotations
+import json, time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Protocol
 
+import numpy as np
 import torch
 from fastcore.meta import delegates
 
-from .folders import model_folders
+from .core import cpu_has_fast_bf16, device_info, get_device, write_json
+from .folders import model_folders, ONNX, ONNX_INT8, ENGINE_RECORD, OPENVINO, OV_INT8_XML
 from .model import load_model, item_paths
-from .predict import predict_batches, write_predictions
+from .predict import predict_batches, write_predictions, sample_inputs
 from .deploy import int8_members
-from .export import onnx_members
-from .openvino_engine import openvino_members
+from .export import onnx_members, onnx_libs
+from .openvino_engine import openvino_members, openvino_lib
 
 # %% auto #0
-__all__ = ['ENGINES', 'Member', 'Engine', 'register_engine', 'get_engine', 'torch_members', 'onnx_fp32_members',
-           'onnx_int8_members', 'openvino_fp32_members', 'openvino_bf16_members', 'load_engine', 'predict_files']
+__all__ = ['ENGINES', 'AUTO_ORDER', 'AUTO_AGREEMENT', 'Member', 'Engine', 'register_engine', 'get_engine', 'torch_members',
+           'onnx_fp32_members', 'onnx_int8_members', 'openvino_fp32_members', 'openvino_bf16_members',
+           'openvino_int8_members', 'load_engine', 'predict_files', 'engine_problem', 'record_engines', 'auto_engine']
 
 # %% ../nbs/10c_engines.ipynb #0ecd6fb0
 class Member(Protocol):
@@ -91,6 +96,14 @@ def openvino_bf16_members(folders, # model folders
     "Each folder's network compiled by OpenVINO with bf16 inference (CPUs with native bfloat16 only)."
     return openvino_members(folders, precision='bf16', hint=hint, threads=threads)
 
+def openvino_int8_members(folders, # model folders quantized with `openvino_engine.quantize_openvino`
+                          paths=None, # unused: the int8 network was calibrated and checked when it was saved
+                          hint:str='throughput', # OpenVINO's performance hint
+                          threads:int|None=None, # cores to use; None: OpenVINO's choice
+                         )->list:
+    "Each folder's int8 network (accuracy-controlled, saved beside the conversion), compiled by OpenVINO."
+    return openvino_members(folders, hint=hint, threads=threads, int8=True)
+
 for _e in (Engine('torch', torch_members, 'PyTorch, the model as trained (fp32, or autocast with --precision)', autocast=True),
            Engine('torch-int8', int8_members, 'PyTorch int8 on the CPU, quantized on the spot from films it predicts: '
                   'faster on large folders, approximate (bench/predict_cpu.md)', exact=False),
@@ -101,7 +114,9 @@ for _e in (Engine('torch', torch_members, 'PyTorch, the model as trained (fp32, 
            Engine('openvino', openvino_fp32_members, "OpenVINO on the CPU in fp32, the model folder's network converted once and "
                   "cached beside it: PyTorch's predictions (pip install 'covidxray[openvino]')"),
            Engine('openvino-bf16', openvino_bf16_members, 'OpenVINO with bf16 inference, on CPUs with native bfloat16 (AVX512-BF16, '
-                  'AMX) only: faster, approximate', exact=False)):
+                  'AMX) only: faster, approximate', exact=False),
+           Engine('openvino-int8', openvino_int8_members, 'OpenVINO int8 with accuracy control (openvino_engine.quantize_openvino: '
+                  'saved only at 99% identical predictions on held-out films or more): approximate', exact=False)):
     register_engine(_e)
 
 # %% ../nbs/10c_engines.ipynb #374e6770
@@ -117,14 +132,87 @@ def load_engine(model, # a model folder, run folder or all-folds run folder (an 
 def predict_files(model, # a model folder, run folder or all-folds run folder (an export folder for the ONNX engines)
                   srcs, # image files, folders or tables (see `data.image_paths`)
                   out, # the CSV to write, atomically, row by row as batches finish
-                  engine:str|Engine='torch', # a name in `ENGINES`
+                  engine:str|Engine='auto', # a name in `ENGINES`, or 'auto' (`auto_engine`)
                   options:dict|None=None, # the engine's own settings (see `load_engine`)
                   **kwargs, # how to predict: tta, bs, device, precision, num_workers, progress
                  )->dict:
-    "Stream the prediction table of `srcs` into `out` with `engine`: what `predict.write_predictions` did, and the engine's name and `exact`."
+    "Stream the prediction table of `srcs` into `out` with `engine`: what `predict.write_predictions` did, the engine's name, `exact`, and why it ran."
+    why = 'asked for'
+    if engine == 'auto': engine, why = auto_engine(model, kwargs.get('precision', 'auto'), kwargs.get('device'))
     e = get_engine(engine)
     if not e.autocast and kwargs.get('precision', 'auto') not in ('auto', 'fp32'):
         raise ValueError(f"The {e.name} engine runs its own arithmetic: precision {kwargs['precision']!r} is for the torch "
                          "engine (leave it at auto).")
     r = write_predictions(model, srcs, out, members=lambda folders, paths: e.load(folders, paths, **(options or {})), **kwargs)
-    return {**r, 'engine': e.name, 'exact': e.exact}
+    return {**r, 'engine': e.name, 'exact': e.exact, 'why': why}
+
+# %% ../nbs/10c_engines.ipynb #342d3b69
+AUTO_ORDER = ('openvino', 'onnx', 'torch')   # the exact engines, fastest first where nothing is measured (bench/engines_cpu.md)
+AUTO_AGREEMENT = 0.99                        # identical predictions an approximate engine needs, measured, for `auto`
+
+def engine_problem(name:str, # a name in `ENGINES`
+                   model, # the model folder(s) it would run (an export folder for the ONNX engines)
+                  )->str|None:
+    "Why engine `name` cannot run `model` here (not installed, no export, no native bf16), or None."
+    folders = model_folders(model)
+    if name.startswith('onnx'):
+        f = ONNX_INT8 if name.endswith('int8') else ONNX
+        if not all((Path(d)/f).is_file() for d in folders): return f"{model} holds no {f} (covidxray export MODEL --onnx --out DIR)"
+        try: onnx_libs()
+        except ImportError as e: return str(e)
+    if name.startswith('openvino'):
+        try: openvino_lib()
+        except ImportError as e: return str(e)
+        if name.endswith('int8') and not all((Path(d)/OPENVINO/OV_INT8_XML).is_file() for d in folders):
+            return f"{model} has no int8 network (openvino_engine.quantize_openvino)"
+    if name.endswith('bf16') and not cpu_has_fast_bf16(): return "this CPU has no native bfloat16"
+    return None
+
+def _cpu()->dict: i = device_info(); return dict(name=i.get('name'), flags=i.get('flags'))
+
+# %% ../nbs/10c_engines.ipynb #b92a481f
+def record_engines(model, # a model folder, run folder or all-folds run folder (an export folder adds the ONNX engines)
+                   items, # held-out films (paths or a table): measured, and what an int8 engine calibrates on
+                   n:int=64, # films to compare and time, spread over `items`
+                   engines=None, # the engines to measure; default: every registered one that can run here
+                   bs:int=8, # batch size
+                  )->dict:
+    "Each engine's identical predictions with PyTorch fp32 and its forward films/s on `n` of `items`, recorded beside the model for `auto`."
+    folders = model_folders(model)
+    names = [e for e in (engines or ENGINES) if engine_problem(e, model) is None]
+    ref = torch_members(folders)
+    x = torch.cat([sample_inputs(m, items, n) for m in ref[:1]])
+    rows = {}
+    for e in names:
+        ms = load_engine(model, e, items)
+        with torch.no_grad():
+            t = time.perf_counter(); logits = [torch.cat([m(x[i:i + bs]).float() for i in range(0, len(x), bs)]) for m in ms]
+            s = time.perf_counter() - t
+        rows[e] = dict(films_per_s=len(x) * len(ms) / s, logits=logits)
+    base = [lg.argmax(1) for lg in rows['torch']['logits']] if 'torch' in rows else None
+    rec = dict(cpu=_cpu(), n=len(x), engines={e: dict(films_per_s=round(r['films_per_s'], 2),
+               identical=float(np.mean([(lg.argmax(1) == b).float().mean() for lg, b in zip(r['logits'], base, strict=True)])) if base else None)
+               for e, r in rows.items()})
+    write_json(rec, folders[0]/ENGINE_RECORD)
+    return rec
+
+def auto_engine(model, # a model folder, run folder or all-folds run folder (or an export folder)
+                precision:str='auto', # the precision asked for: anything but auto/fp32 is the torch engine's (autocast)
+                device=None, # where it will run: a GPU is the torch engine's
+               )->tuple[str, str]:
+    "The engine `auto` runs for `model` here, and why."
+    if precision not in ('auto', 'fp32'): return 'torch', f"precision {precision} is autocast, the torch engine's"
+    if get_device(device).type != 'cpu': return 'torch', f"on {get_device(device).type} the torch engine runs the model"
+    try: rec = json.loads((model_folders(model)[0]/ENGINE_RECORD).read_text())
+    except (OSError, ValueError): rec = {}
+    if rec.get('cpu') == _cpu():
+        ok = {e: r for e, r in rec.get('engines', {}).items() if e in ENGINES and engine_problem(e, model) is None
+              and (ENGINES[e].exact or (r.get('identical') or 0) >= AUTO_AGREEMENT)}
+        if ok:
+            e = max(ok, key=lambda k: ok[k]['films_per_s']); r = ok[e]
+            agree = 'exact' if ENGINES[e].exact else f"{r['identical']:.1%} identical to fp32"
+            return e, f"the fastest engine recorded on this CPU ({r['films_per_s']:.1f} films/s, {agree}; {ENGINE_RECORD} beside the model)"
+    for e in AUTO_ORDER:
+        why = engine_problem(e, model)
+        if why is None: return e, f"the first exact engine that runs here of {', '.join(AUTO_ORDER)} (nothing measured on this CPU: engines.record_engines)"
+    return 'torch', 'PyTorch'   # not reached: torch always runs

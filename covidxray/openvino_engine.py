@@ -4,7 +4,7 @@
 
 # %% ../nbs/10d_openvino.ipynb #e0ceccd3
 from __future__ import annotations
-import json, tempfile, warnings
+import json, os, tempfile, warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,14 +12,15 @@ import torch
 from torch import nn
 
 from .core import cpu_has_fast_bf16, atomic_folder
-from .folders import OPENVINO, OV_XML, OV_STAMP, SEGMENTER
+from .folders import OPENVINO, OV_XML, OV_STAMP, OV_INT8_XML, OV_INT8_REPORT, SEGMENTER
 from .inputs import input_spec
 from .lungs import load_segmenter
 from .model import load_model, read_config, attach_segmenter
+from .predict import sample_inputs
 
 # %% auto #0
 __all__ = ['OV_PRECISIONS', 'OV_HINTS', 'openvino_lib', 'conversion_stamp', 'convert_openvino', 'openvino_ir', 'OpenVinoModel',
-           'openvino_members']
+           'openvino_members', 'Int8Refused', 'quantize_openvino']
 
 # %% ../nbs/10d_openvino.ipynb #1d793893
 def openvino_lib():
@@ -69,6 +70,7 @@ class OpenVinoModel(nn.Module):
                  precision:str='fp32', # OpenVINO's inference precision: 'fp32' or 'bf16' (native bf16 CPUs only)
                  hint:str='latency', # 'latency' (every core on each batch) or 'throughput' (a batch split over streams)
                  threads:int|None=None, # cores to use; None: OpenVINO's choice
+                 int8:bool=False, # `xml` is the int8 network (`quantize_openvino`)
                 ):
         super().__init__()
         if precision not in OV_PRECISIONS: raise ValueError(f"precision must be one of {', '.join(OV_PRECISIONS)}, not {precision!r}.")
@@ -82,7 +84,8 @@ class OpenVinoModel(nn.Module):
         self.compiled = ov.Core().compile_model(str(xml), 'CPU', props)
         n = self.compiled.get_property('OPTIMAL_NUMBER_OF_INFER_REQUESTS') if hint == 'throughput' else 1
         self.requests = [self.compiled.create_infer_request() for _ in range(max(1, n))]
-        self.config = dict(config, engine='openvino' if precision == 'fp32' else f'openvino-{precision}', inference_precision=precision, hint=hint)
+        name = 'openvino-int8' if int8 else 'openvino' if precision == 'fp32' else f'openvino-{precision}'
+        self.config = dict(config, engine=name, inference_precision=precision, hint=hint, **({'precision': 'int8'} if int8 else {}))
         self.side = input_spec(config).size
 
     def forward(self, x:torch.Tensor)->torch.Tensor:
@@ -90,9 +93,11 @@ class OpenVinoModel(nn.Module):
             raise ValueError(f"This model was converted for 3 x {self.side} x {self.side} inputs, not {tuple(x.shape[1:])}: predict without size=.")
         a = np.ascontiguousarray(x.detach().float().cpu().numpy())
         parts = np.array_split(a, min(len(self.requests), len(a)))
-        busy = self.requests[:len(parts)]                  # one part per stream (one, under the latency hint)
-        for r, p in zip(busy, parts, strict=True): r.start_async({0: p})
-        for r in busy: r.wait()
+        busy, started = self.requests[:len(parts)], []     # one part per stream (one, under the latency hint)
+        try:
+            for r, p in zip(busy, parts, strict=True): r.start_async({0: p}); started.append(r)
+        finally:
+            for r in started: r.wait()                     # Ctrl-C between two starts never leaves a request running
         out = np.concatenate([r.get_output_tensor(0).data.copy() for r in busy])
         return torch.from_numpy(out).to(x.device)
 
@@ -102,12 +107,58 @@ def openvino_members(folders, # model folders
                      precision:str='fp32', # 'fp32' or 'bf16' (`OpenVinoModel`)
                      hint:str='throughput', # 'throughput' for folders, 'latency' for one film at a time
                      threads:int|None=None, # cores to use; None: OpenVINO's choice
+                     int8:bool=False, # run the int8 network `quantize_openvino` saved
                     )->list:
     "Each folder's network compiled by OpenVINO (converted once, cached beside it); a lung-crop model keeps its segmenter."
     out = []
     for f in folders:
-        cfg = read_config(f)
-        m = OpenVinoModel(openvino_ir(f), cfg, precision, hint, threads)
+        cfg, xml = read_config(f), openvino_ir(f)
+        if int8:
+            xml = xml.parent/OV_INT8_XML
+            if not xml.is_file(): raise FileNotFoundError(f"{xml} is missing: quantize the model first (openvino_engine.quantize_openvino, "
+                                                          "calibrated on training films and checked on others).")
+        m = OpenVinoModel(xml, cfg, precision, hint, threads, int8=int8)
         if cfg.get('roi'): attach_segmenter(m, load_segmenter(Path(f)/SEGMENTER), cfg['roi'].get('margin', 0.05), cfg['roi'].get('kind', 'lungs'))
         out.append(m)
     return out
+
+# %% ../nbs/10d_openvino.ipynb #5e98bb01
+class Int8Refused(ValueError):
+    "An int8 network below the agreement asked: not saved."
+
+def _nncf():
+    try: import nncf
+    except ImportError: raise ImportError("int8 with accuracy control needs nncf: pip install 'covidxray[openvino]'.") from None
+    return nncf
+
+def quantize_openvino(folder:str|Path, # a model folder
+                      calib, # films of the training folds (paths or a table): what the int8 ranges are calibrated on
+                      valid, # other films (paths or a table): where the agreement with fp32 is measured
+                      min_agreement:float=0.99, # the share of identical predictions to reach; below it nothing is saved
+                      n_calib:int=300, # calibration films, spread over `calib`
+                      n_valid:int=300, # validation films, spread over `valid`
+                      max_iterations:int=30, # how many layers accuracy control may put back into float
+                     )->dict:
+    "int8 with accuracy control: saved as FOLDER/openvino/model.int8.xml only if it agrees with fp32 on `min_agreement` of `valid`; what it reached."
+    ov, nncf, folder = openvino_lib(), _nncf(), Path(folder)
+    xml, m = openvino_ir(folder), load_model(folder)
+    xc, xv = (sample_inputs(m, it, n).numpy() for it, n in ((calib, n_calib), (valid, n_valid)))
+    fp32 = ov.Core().compile_model(str(xml), 'CPU', {'INFERENCE_PRECISION_HINT': 'f32'})
+    ref = np.concatenate([fp32(x[None])[0] for x in xv]).argmax(1)
+    def agreement(compiled, data): return float((np.concatenate([compiled(x)[0] for x in data]).argmax(1) == ref).mean())
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        q = nncf.quantize_with_accuracy_control(ov.Core().read_model(str(xml)), nncf.Dataset([x[None] for x in xc]),
+                                                nncf.Dataset([x[None] for x in xv]), validation_fn=agreement,
+                                                max_drop=1 - min_agreement, drop_type=nncf.DropType.ABSOLUTE, subset_size=len(xc),
+                                                advanced_accuracy_restorer_parameters=nncf.AdvancedAccuracyRestorerParameters(max_num_iterations=max_iterations))
+    reached = agreement(ov.Core().compile_model(q, 'CPU'), [x[None] for x in xv])
+    rep = dict(agreement=reached, min_agreement=min_agreement, n_calib=len(xc), n_valid=len(xv), nncf=nncf.__version__)
+    if reached < min_agreement:
+        raise Int8Refused(f"int8 reached {reached:.1%} identical predictions on {len(xv)} validation films, below the {min_agreement:.0%} "
+                          "asked: not saved. Predict with the openvino engine (fp32), or ask for less (min_agreement).")
+    with tempfile.TemporaryDirectory(dir=xml.parent) as tmp:
+        ov.save_model(q, Path(tmp)/OV_INT8_XML, compress_to_fp16=False)
+        (Path(tmp)/OV_INT8_REPORT).write_text(json.dumps(rep, indent=1) + '\n')
+        for n in (OV_INT8_XML, Path(OV_INT8_XML).with_suffix('.bin').name, OV_INT8_REPORT): os.replace(Path(tmp)/n, xml.parent/n)
+    return dict(rep, out=xml.parent/OV_INT8_XML)

@@ -16,8 +16,8 @@ from .calibration import softmax, cross_fit_temperature   # noqa: F401  (cross_f
 from .evaluate import evaluation_report, ece_score, bootstrap_ci, within_source
 
 # %% auto #0
-__all__ = ['fit_head', 'held_out', 'head_cv', 'leave_one_source_out', 'arm_report', 'recall_per_class', 'loso_folds',
-           'cross_source_figures', 'frozen_cross_source']
+__all__ = ['SOURCE_VARIANTS', 'fit_head', 'held_out', 'head_cv', 'leave_one_source_out', 'arm_report', 'recall_per_class',
+           'loso_folds', 'cross_source_figures', 'frozen_cross_source', 'sources_table']
 
 # %% ../nbs/12_study.ipynb #1c8a1c77
 def fit_head(X:np.ndarray, # (N, F) features
@@ -130,3 +130,22 @@ def frozen_cross_source(X:np.ndarray, # (N, F) features, one row per row of `ite
         r['within'] = within_source(rest, softmax(_logp(clf, X[~t])), within, classes=classes, n_boot=n_boot)
     r['within_trained'] = bool(t[(items.source == within).values].any())
     return r
+
+# %% ../nbs/12_study.ipynb #0a28c921
+SOURCE_VARIANTS = {'plain': 'the film as it is', 'equalize': 'histogram-equalised', 'lungmask': 'lungs only (blanked outside the segmented mask)'}
+
+def sources_table(st:pd.DataFrame, # `results/study/sources.csv`
+                  balance:str='source_class^0.5', # which heads
+                 )->str:
+    "The frozen arm's cross-source figures as a markdown table: every variant on dev + SIIM, and the film as it is on the dev set alone."
+    rows = st[(st.balance == balance) & ((st.data == 'dev+siim') | (st.variant == 'plain'))].sort_values(['data', 'variant'], key=lambda c: c.map(
+        {'dev': 0, 'dev+siim': 1, 'plain': 0, 'equalize': 1, 'lungmask': 2}))
+    out = ['| features | trained on | CV macro-F1, dev sources | within-SIIM ROC-AUC [95% CI] | within-SIIM accuracy | '
+           'LOSO macro-F1, pooled [95% CI] | NIH left out: Normal / Pneumonia recall | source probe (chance 0.14) |',
+           '|---|---|---:|---:|---:|---:|---:|---:|']
+    for _, r in rows.iterrows():
+        out.append(f"| {SOURCE_VARIANTS.get(r.variant, r.variant)} | {'dev set (SIIM never seen)' if r.data == 'dev' else 'dev set + SIIM'} | "
+                   f"{r.cv_f1_dev:.3f} | {r.siim_auc:.3f} [{r.siim_auc_lo:.3f}, {r.siim_auc_hi:.3f}] | {r.siim_accuracy:.3f} | "
+                   f"{r.loso_f1_pooled:.3f} [{r.loso_f1_lo:.3f}, {r.loso_f1_hi:.3f}] | {r.nih_left_out_normal:.2f} / {r.nih_left_out_pneumonia:.2f} | "
+                   f"{r.source_probe:.3f} |")
+    return '\n'.join(out)

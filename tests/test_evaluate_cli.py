@@ -36,8 +36,9 @@ def test_evaluate_and_audit_synthetic(tmp_path):
     from covidxray.deploy import predict_int8
     ok = t[t.pred != '']
     assert not ok.path.str.contains('broken').any() and len(ok) == 10
-    api = predict(tmp_path/'run'/'model', ok.path.tolist())
+    api = predict(tmp_path/'run'/'model', ok.path.tolist(), precision='fp32')   # the default engine (auto): the model's fp32 predictions
     assert abs(ok[['p_Covid', 'p_Normal', 'p_Pneumonia']].values.astype(float) - api).max() < 1e-5
+    assert 'engine openvino:' in r.stdout                                            # which engine ran, and why, is said
     # int8: the CLI and the API quantize alike (same calibration images) and predict the same
     cli('predict', tmp_path/'run', test, '--out', tmp_path/'preds8.csv', '--engine', 'torch-int8')
     t8 = pd.read_csv(tmp_path/'preds8.csv', keep_default_na=False).query("pred != ''")
