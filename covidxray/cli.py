@@ -16,8 +16,8 @@ from .folders import MODEL, RUN_METRICS, HISTORY, model_problem   # the standard
 __all__ = ['HELP', 'SUBCOMMANDS', 'PATH_COMMANDS', 'MODEL_COMMANDS', 'add_settings', 'settings_of', 'add_index_parser',
            'run_index', 'add_train_parser', 'run_train', 'add_evaluate_parser', 'run_evaluate', 'add_audit_parser',
            'run_audit', 'add_predict_parser', 'run_predict', 'add_gradcam_parser', 'run_gradcam', 'add_demo_parser',
-           'run_demo', 'add_export_parser', 'run_export', 'add_lungs_parser', 'run_lungs_train', 'run_lungs_segment',
-           'add_push_parser', 'run_push', 'parser', 'main']
+           'run_demo', 'add_export_parser', 'run_export', 'add_openvino_parser', 'run_openvino', 'add_lungs_parser',
+           'run_lungs_train', 'run_lungs_segment', 'add_push_parser', 'run_push', 'parser', 'main']
 
 # %% ../nbs/11_cli.ipynb #c248c01c
 HELP = {   # one line per subcommand, for `covidxray --help`
@@ -28,6 +28,7 @@ HELP = {   # one line per subcommand, for `covidxray --help`
     'predict': 'predict images, folders or tables with a model (or a 5-fold ensemble)',
     'gradcam': 'Grad-CAM overlays: one PNG per image and a grid',
     'export': 'export a model (or every fold of a run) to ONNX, checked against PyTorch; optionally int8',
+    'openvino': "convert a model (or every fold of a run) for OpenVINO, cached beside it; optionally int8 with accuracy control",
     'demo': 'the whole pipeline on synthetic X-rays: index, train, evaluate, Grad-CAM',
     'lungs': 'lung fields: train a lung segmenter; segment images or a table (boxes, masks, overlays)',
     'push': 'publish a model on the Hugging Face hub with a generated model card (or write the card only)',
@@ -293,6 +294,28 @@ def run_export(args) -> int:
     return 0
 
 # %% ../nbs/11_cli.ipynb #5d1e75a3
+def add_openvino_parser(sub):
+    from covidxray.openvino_engine import prepare_openvino
+    p = sub.add_parser('openvino', help=HELP['openvino'], description='Convert MODEL for the OpenVINO engines (`covidxray predict '
+                       'MODEL --engine openvino`), cached in MODEL/openvino/; with --int8, quantize each fold model with accuracy '
+                       'control: calibrated on its training folds of --calib, written only if it gives the fp32 class on '
+                       '--min-agreement of its own validation fold.')
+    p.add_argument('model', help='model folder (RUN/model), run folder, or all-folds run folder')
+    p.add_argument('--calib', dest='table', default=None, help='the training table (covidxray index output, with folds): for --int8')
+    add_settings(p, prepare_openvino, only=('int8', 'min_agreement', 'n_calib', 'n_valid'))
+    p.set_defaults(func=run_openvino)
+    return p
+
+def run_openvino(args) -> int:
+    from covidxray.core import printable
+    from covidxray.openvino_engine import prepare_openvino
+    rs = prepare_openvino(args.model, args.table, **settings_of(args, prepare_openvino, skip=('table',)))
+    for r in rs:
+        print(printable(f"{r['model']}: OpenVINO conversion {r['xml']}"))
+        if 'int8' in r: print(printable(f"  int8: {r['int8']['agreement']:.1%} identical to fp32 on {r['int8']['n_valid']} validation films; wrote {r['int8']['out']}"))
+        if 'int8_refused' in r: print(printable(f"  int8 refused: {r['int8_refused']}"))
+    return 1 if any('int8_refused' in r for r in rs) else 0
+
 def add_lungs_parser(sub):
     from covidxray.lungs import train_segmenter, lung_table
     p = sub.add_parser('lungs', help=HELP['lungs'], description='Lung fields: a segmenter, and the lung box each film is cropped to '
@@ -354,7 +377,7 @@ def run_push(args) -> int:
 # %% ../nbs/11_cli.ipynb #24ca8999
 SUBCOMMANDS = dict(index=add_index_parser, train=add_train_parser, lungs=add_lungs_parser, evaluate=add_evaluate_parser, audit=add_audit_parser,
                    predict=add_predict_parser, gradcam=add_gradcam_parser, demo=add_demo_parser, export=add_export_parser,
-                   push=add_push_parser)
+                   openvino=add_openvino_parser, push=add_push_parser)
 
 def parser(command:str|None=None, # build this subcommand's options only (the others are listed); None: all
           )->argparse.ArgumentParser:
@@ -368,8 +391,8 @@ def parser(command:str|None=None, # build this subcommand's options only (the ot
     return p
 
 # %% ../nbs/11_cli.ipynb #05afe676
-PATH_COMMANDS = ('index', 'train', 'evaluate', 'audit', 'predict', 'gradcam', 'export')   # every positional argument is a path
-MODEL_COMMANDS = ('evaluate', 'audit', 'predict', 'gradcam', 'export')                  # ... the first one a model
+PATH_COMMANDS = ('index', 'train', 'evaluate', 'audit', 'predict', 'gradcam', 'export', 'openvino')   # every positional argument is a path
+MODEL_COMMANDS = ('evaluate', 'audit', 'predict', 'gradcam', 'export', 'openvino')                  # ... the first one a model
 
 def _positionals(args:list)->list[tuple[int, str]]:
     "(position, token) of the tokens argparse must read as positional arguments (no option here takes two values)."

@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from .core import cpu_has_fast_bf16, atomic_folder
-from .folders import OPENVINO, OV_XML, OV_STAMP, OV_INT8_XML, OV_INT8_REPORT, SEGMENTER
+from .folders import OPENVINO, OV_XML, OV_STAMP, OV_INT8_XML, OV_INT8_REPORT, SEGMENTER, model_folders
+from .data import load_items
 from .inputs import input_spec
 from .lungs import load_segmenter
 from .model import load_model, read_config, attach_segmenter
@@ -20,7 +21,7 @@ from .predict import sample_inputs
 
 # %% auto #0
 __all__ = ['OV_PRECISIONS', 'OV_HINTS', 'openvino_lib', 'conversion_stamp', 'convert_openvino', 'openvino_ir', 'OpenVinoModel',
-           'openvino_members', 'Int8Refused', 'quantize_openvino']
+           'openvino_members', 'Int8Refused', 'quantize_openvino', 'prepare_openvino']
 
 # %% ../nbs/10d_openvino.ipynb #1d793893
 def openvino_lib():
@@ -162,3 +163,25 @@ def quantize_openvino(folder:str|Path, # a model folder
         (Path(tmp)/OV_INT8_REPORT).write_text(json.dumps(rep, indent=1) + '\n')
         for n in (OV_INT8_XML, Path(OV_INT8_XML).with_suffix('.bin').name, OV_INT8_REPORT): os.replace(Path(tmp)/n, xml.parent/n)
     return dict(rep, out=xml.parent/OV_INT8_XML)
+
+# %% ../nbs/10d_openvino.ipynb #ac8e29b1
+def prepare_openvino(model, # a model folder, run folder or all-folds run folder
+                     table=None, # the training table (`covidxray index` output) with `fold`: int8's calibration and check films
+                     int8:bool=False, # also quantize each model to int8 with accuracy control (needs `table`)
+                     min_agreement:float=0.99, # int8: the share of identical predictions on the validation fold to reach
+                     n_calib:int=300, # int8: calibration films per model, from its training folds
+                     n_valid:int=300, # int8: validation films per model, from its own validation fold
+                    )->list[dict]:
+    "Convert every model at `model` for OpenVINO (cached beside each), and with `int8` quantize each; one report per model."
+    if int8 and table is None: raise ValueError("int8 needs the training table (--calib TABLE): each fold is calibrated on its training folds and checked on its own.")
+    items = load_items(table) if table is not None else None
+    out = []
+    for f in model_folders(model):
+        r = dict(model=str(f), xml=str(openvino_ir(f)))
+        if int8:
+            k = (read_config(f).get('training') or {}).get('fold')
+            if k is None or 'fold' not in items: raise ValueError(f"{f}: its validation fold is not recorded, or {table} has no folds: int8 cannot be checked on unseen films.")
+            try: r['int8'] = quantize_openvino(f, items[items.fold != k], items[items.fold == k], min_agreement, n_calib, n_valid)
+            except Int8Refused as e: r['int8_refused'] = str(e)
+        out.append(r)
+    return out

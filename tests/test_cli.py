@@ -265,3 +265,16 @@ def test_predict_refuses_pixel_bombs(tmp_path):
     p = pd.read_csv(tmp_path/'p.csv', keep_default_na=False).set_index(pd.read_csv(tmp_path/'p.csv').path.map(lambda s: Path(s).name))
     assert p.loc['ok.png', 'pred'] != '' and p.loc['bomb.dcm', 'pred'] == '' and p.loc['big.png', 'pred'] == ''
     assert 'MAX_PIXELS' in p.loc['bomb.dcm', 'error'] and 'MAX_PIXELS' in p.loc['big.png', 'error'], p.error.tolist()
+
+def test_openvino_converts_then_predicts(tmp_path):
+    "`covidxray openvino RUN` caches the conversion beside the model; `predict --engine openvino` runs it and gives PyTorch's fp32 classes; int8 without the table is one line."
+    run = _model(tmp_path)
+    src = make_synthetic(tmp_path/'src', n_per_class=3, size=64, seed=1)
+    r = cli('openvino', run)
+    assert 'OpenVINO conversion' in r.stdout and (run/'model'/'openvino'/'model.xml').is_file()
+    cli('predict', run, src, '--out', tmp_path/'ov.csv', '--engine', 'openvino')
+    cli('predict', run, src, '--out', tmp_path/'pt.csv', '--engine', 'torch', '--precision', 'fp32')
+    ov, pt = (pd.read_csv(tmp_path/f, keep_default_na=False) for f in ('ov.csv', 'pt.csv'))
+    assert list(ov.pred) == list(pt.pred) and (ov.p_Covid - pt.p_Covid).abs().max() < 1e-5
+    r = cli('openvino', run, '--int8', check=False)
+    assert r.returncode != 0 and 'training table' in r.stderr and 'Traceback' not in r.stderr
