@@ -26,7 +26,7 @@ from covidxray.predict import embed
 p = argparse.ArgumentParser()
 p.add_argument('--items', default='/tmp/ms/items.csv'); p.add_argument('--out', required=True)
 p.add_argument('--fold', type=int, default=0); p.add_argument('--leave-out', default=None)
-p.add_argument('--balance', default=None); p.add_argument('--aug', default=None); p.add_argument('--intensity', default=None)
+p.add_argument('--balance', default=None, help="'none' for unbalanced sampling (the recipe balances by source_class)"); p.add_argument('--aug', default=None); p.add_argument('--intensity', default=None)
 p.add_argument('--set', default='{}', help='more train_fold settings, as JSON'); p.add_argument('--resume', action='store_true')
 a = p.parse_args()
 dev_info = device_info(torch.device('cpu')); print(json.dumps(dev_info))
@@ -35,7 +35,7 @@ if a.leave_out:
     if a.leave_out not in set(items.source): raise SystemExit(f"--leave-out {a.leave_out!r} is not a source: {sorted(set(items.source))}")
     items = items.assign(fold=(items.source != a.leave_out).astype(int)); fold = 0
 else: fold = a.fold
-settings = dict(recipe('transfer', 'cpu'), **{k: v for k, v in dict(balance=a.balance, aug=a.aug, intensity=a.intensity).items() if v},
+settings = dict(recipe('transfer', 'cpu'), **{k: (None if v == 'none' else v) for k, v in dict(balance=a.balance, aug=a.aug, intensity=a.intensity).items() if v},
                 **json.loads(a.set))
 print('settings:', json.dumps(settings))
 t = time.time()

@@ -54,7 +54,7 @@ def main():
     print(f"{len(items)} films, {(~items.lung_ok).sum()} flagged by the segmenter (read whole by the lung crop)", flush=True)
     valid = items[items.fold == a.fold].reset_index(drop=True)
     largest = valid.source.value_counts(normalize=True).iloc[0]
-    r = recipe('transfer', 'cpu')
+    r = dict(recipe('transfer', 'cpu'), aug='light', balance=None)   # the recipe these figures were measured with (before it trained across sources)
     removed = None
     for arm in a.arms.split(','):
         kw = dict(r, fold=a.fold, seed=0, **({'roi': 'lungs', 'segmenter': lungs/'seg'} if arm == 'lungs' else {}))

@@ -443,8 +443,10 @@ RECIPES = {
     # the demo without ImageNet weights (none installed, no hub): from scratch, weak (external macro-F1 about 0.6)
     'demo-scratch': {'cpu': dict(arch='resnet10t', pretrained=False, size=64, bs=16, epochs=8, lr=5e-3, aug='light'),
                      'cuda': dict(arch='resnet200d', pretrained=False, bs=16, epochs=5, lr=5e-3, aug='light')},
-    # transfer learning on real X-rays: on a CPU the best measured per fold (bench/transfer_cpu.md), on a GPU the design's
-    'transfer': {'cpu': dict(arch='tf_efficientnet_lite1', pretrained=True, freeze_epochs=1, epochs=3, lr=2e-3, aug='light', bs=32),
+    # transfer learning on real X-rays: on a CPU the best measured per fold (bench/transfer_cpu.md), trained across sources
+    # as measured on dev + SIIM (bench/finetune_multisource_cpu.md); on a GPU the design's
+    'transfer': {'cpu': dict(arch='tf_efficientnet_lite1', pretrained=True, freeze_epochs=1, epochs=3, lr=2e-3, aug='scanner', bs=32,
+                             balance='source_class'),
                  'cuda': dict(arch='resnet200d', pretrained=True)},
 }
 
