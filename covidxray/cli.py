@@ -199,7 +199,7 @@ def add_predict_parser(sub):
     p.add_argument('paths', nargs='+', help='image files, folders of images, or CSV tables with a path column')
     p.add_argument('--out', default='preds.csv', help='the CSV to write, row by row as the batches finish; Ctrl-C keeps the '
                                                       'finished rows [preds.csv]')
-    add_settings(p, predict, only=('tta', 'bs', 'device', 'num_workers', 'precision'), rename=dict(num_workers='workers'),
+    add_settings(p, predict, only=('tta', 'bs', 'device', 'num_workers', 'ahead', 'precision'), rename=dict(num_workers='workers'),
                  precision=dict(choices=('auto',) + PRECISIONS, help="autocast precision of the torch engine [auto]"))
     p.add_argument('--engine', choices=('auto',) + tuple(ENGINES), default='auto',
                    help="what runs the network (covidxray.engines): 'auto': the fastest that gives the model's fp32 predictions "

@@ -5,6 +5,7 @@
 # %% ../nbs/05b_predict.ipynb #8ed22ec7
 from __future__ import annotations
 import os, warnings
+import queue, threading
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from .folders import model_folders
 from .model import load_model, read_config, input_boxes, item_paths
 
 # %% auto #0
-__all__ = ['predict_batches', 'predict', 'embed', 'sample_inputs', 'prediction_rows', 'predict_paths', 'write_predictions']
+__all__ = ['decode_ahead', 'predict_batches', 'predict', 'embed', 'sample_inputs', 'prediction_rows', 'predict_paths',
+           'write_predictions']
 
 # %% ../nbs/05b_predict.ipynb #1ca0c22b
 def _members(models)->list:
@@ -33,6 +35,27 @@ def _members(models)->list:
         if m.config['classes'] != ms[0].config['classes']:
             raise ValueError(f"Ensemble members disagree on the classes: {ms[0].config['classes']} vs {m.config['classes']}.")
     return ms
+
+def decode_ahead(batches, # an iterable of batches (a `DataLoader` without worker processes)
+                 depth:int=2, # how many batches may wait, decoded, for the network
+                ):
+    "Iterate `batches` in a background thread, at most `depth` ahead (a bounded queue: memory stays flat), in order."
+    q, stop, end = queue.Queue(depth), threading.Event(), object()
+    def fill():
+        try:
+            for b in batches:
+                while not stop.is_set():
+                    try: q.put(b, timeout=0.1); break
+                    except queue.Full: pass
+                if stop.is_set(): return
+            q.put(end)
+        except BaseException as e: q.put(e)                # the consumer raises it, where it is waited for
+    threading.Thread(target=fill, daemon=True).start()
+    try:
+        while (b := q.get()) is not end:
+            if isinstance(b, BaseException): raise b
+            yield b
+    finally: stop.set()                                    # closed early (an error, Ctrl-C): the thread stops after its batch
 
 class _Views(torch.utils.data.Dataset):
     "Files -> ([one input per (spec, view, boxes)], readable?, why not): each file decoded once per size it is read at."
@@ -56,6 +79,7 @@ def predict_batches(models, # a model, a model folder, or a list of them (an ens
                     device=None, # default: the best available
                     precision:str='auto', # 'auto', 'fp32', 'fp16' or 'bf16' (autocast; see `core.pick_precision`)
                     num_workers:int=0, # loader processes
+                    ahead:int=2, # without loader processes: batches decoded ahead in a thread while the network runs (0: none)
                     tta:bool=False, # average over `TTA_VIEWS`
                     temperature:float|None=None, # divide logits by this; None: each model's stored temperature (1 if none)
                     progress:bool=False, # show a progress bar
@@ -78,10 +102,10 @@ def predict_batches(models, # a model, a model folder, or a list of them (an ens
     ms = [m.to(device).eval() for m in ms]
     dl = torch.utils.data.DataLoader(_Views(paths, [(s, views[j], boxes[k] if k is not None else None) for s, j, k in keys]),
                                      batch_size=bs, num_workers=num_workers)
-    start = 0
+    start, batches = 0, progress_bar(dl, leave=False) if progress else dl
     try:
         with torch.no_grad(), (torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()):
-            for xs, ok, err in (progress_bar(dl, leave=False) if progress else dl):
+            for xs, ok, err in (decode_ahead(batches, ahead) if ahead and not num_workers else batches):
                 ps = [torch.softmax(m(xs[keys.index(key(k, j))].to(device)).float() / T, 1).cpu().numpy()
                       for k, (m, T) in enumerate(zip(ms, Ts, strict=True)) for j in range(len(views))]
                 p = np.mean(ps, 0).astype(np.float32)
