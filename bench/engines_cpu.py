@@ -17,25 +17,12 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('NO_ALBUMENT
 import numpy as np, pandas as pd, torch
 from sklearn.metrics import f1_score
 from covidxray.core import device_info, cpu_has_fast_bf16
-from covidxray.inputs import XrayFiles
-from covidxray.model import load_model, input_boxes
+from covidxray.model import load_model
 from covidxray.calibration import softmax
 from covidxray.export import export_onnx
 from covidxray.engines import ENGINES, load_engine, predict_files
 from covidxray.openvino_engine import quantize_openvino, Int8Refused
-
-def inputs(model, paths):
-    "The films as the model reads them: one float tensor, and which could be read."
-    ds = XrayFiles(paths, model, skip_bad=True, boxes=input_boxes(model, paths))
-    xs, ok = zip(*(ds[i] for i in range(len(ds))), strict=True)
-    return torch.stack(xs), np.array(ok)
-
-def forward(f, x, bs):
-    "Logits of `x` by `f`, batch by batch, and the seconds it took."
-    out, t = [], time.perf_counter()
-    with torch.no_grad():
-        for i in range(0, len(x), bs): out.append(f(x[i:i + bs]).float())
-    return torch.cat(out).numpy(), time.perf_counter() - t
+from onnx_cpu import inputs, forward   # the same decoded tensors and timed loop as the ONNX benchmark (bench/ is on the path)
 
 class Bf16(torch.nn.Module):
     "PyTorch under bf16 autocast (the `torch` engine with --precision bf16)."
