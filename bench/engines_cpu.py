@@ -58,6 +58,7 @@ def main():
     ap.add_argument('--modes', default='w0a0,w0a2,w2a0', help="end-to-end decoding: wNaM = N loader processes, M batches decoded ahead in a thread")
     ap.add_argument('--min-agreement', type=float, default=0.99, help='OpenVINO int8: the agreement accuracy control must keep')
     ap.add_argument('--n-control', type=int, default=300, help='OpenVINO int8: training-fold films (not calibration ones) accuracy control checks on')
+    ap.add_argument('--skip-ov-int8', action='store_true', help='do not quantize with OpenVINO (a rerun of the timings)')
     ap.add_argument('--json', default=None)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -68,13 +69,17 @@ def main():
     m = load_model(a.model).eval(); classes, T = m.config['classes'], m.config.get('temperature', 1.0)
     calib = [p for p in train.sample(frac=1, random_state=0).path.tolist()[:max(a.n_calib, 16)]]
     t = time.perf_counter(); export_onnx(a.model, work/'onnx', images=calib, int8=True, n=a.n_calib); info['onnx_export_s'] = round(time.perf_counter() - t, 1)
-    info.update(openvino_int8(a, calib, train))
+    info.update(openvino_int8(a, calib, train) if not a.skip_ov_int8 else dict(openvino_int8=dict(refused='not tried (--skip-ov-int8)')))
     where = lambda e: work/'onnx' if e.startswith('onnx') else a.model
     opts = lambda e: dict(threads=a.threads) if e.startswith(('onnx', 'openvino')) else {}
     names = [e for e in ENGINES if (e != 'openvino-bf16' or cpu_has_fast_bf16()) and (e != 'openvino-int8' or 'refused' not in info['openvino_int8'])]
-    arms, load_s = {}, {}
+    arms, load_s, info['unavailable'] = {}, {}, {}
     for e in names:
-        t = time.perf_counter(); [arms[e]] = load_engine(where(e), e, calib if e == 'torch-int8' else None, **opts(e)); load_s[e] = round(time.perf_counter() - t, 1)
+        t = time.perf_counter()
+        try: [arms[e]] = load_engine(where(e), e, calib if e == 'torch-int8' else None, **opts(e))
+        except Exception as x: info['unavailable'][e] = f"{type(x).__name__}: {x}"; print(f"{e}: not measured ({x})", flush=True); continue
+        load_s[e] = round(time.perf_counter() - t, 1)
+    names = [e for e in names if e in arms]
     arms['torch-bf16'] = Bf16(m) if cpu_has_fast_bf16() else None
     arms = {k: v for k, v in arms.items() if v is not None}
     t = time.perf_counter(); x, ok = inputs(m, valid.path.tolist()); t_dec = time.perf_counter() - t
