@@ -6,6 +6,7 @@
 from __future__ import annotations
 import json, time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -23,8 +24,8 @@ from .openvino_engine import openvino_members, openvino_lib
 
 # %% auto #0
 __all__ = ['ENGINES', 'AUTO_ORDER', 'AUTO_AGREEMENT', 'Member', 'Engine', 'register_engine', 'get_engine', 'torch_members',
-           'onnx_fp32_members', 'onnx_int8_members', 'openvino_fp32_members', 'openvino_bf16_members',
-           'openvino_int8_members', 'load_engine', 'predict_files', 'engine_problem', 'record_engines', 'auto_engine']
+           'onnx_fp32_members', 'onnx_int8_members', 'load_engine', 'predict_files', 'engine_problem', 'record_engines',
+           'auto_engine']
 
 # %% ../nbs/10c_engines.ipynb #0ecd6fb0
 class Member(Protocol):
@@ -80,30 +81,6 @@ def onnx_int8_members(folders, # export folders written with int8 (`covidxray ex
     "Each export folder's model.int8.onnx, run by ONNX Runtime."
     return onnx_members(folders, int8=True, threads=threads)
 
-def openvino_fp32_members(folders, # model folders
-                          paths=None, # unused: the conversion needs no films
-                          hint:str='throughput', # OpenVINO's performance hint: 'throughput' (folders) or 'latency' (one film)
-                          threads:int|None=None, # cores to use; None: OpenVINO's choice
-                         )->list:
-    "Each folder's network compiled by OpenVINO in fp32 (converted once, cached beside the model)."
-    return openvino_members(folders, precision='fp32', hint=hint, threads=threads)
-
-def openvino_bf16_members(folders, # model folders
-                          paths=None, # unused: the conversion needs no films
-                          hint:str='throughput', # OpenVINO's performance hint
-                          threads:int|None=None, # cores to use; None: OpenVINO's choice
-                         )->list:
-    "Each folder's network compiled by OpenVINO with bf16 inference (CPUs with native bfloat16 only)."
-    return openvino_members(folders, precision='bf16', hint=hint, threads=threads)
-
-def openvino_int8_members(folders, # model folders quantized with `openvino_engine.quantize_openvino`
-                          paths=None, # unused: the int8 network was calibrated and checked when it was saved
-                          hint:str='throughput', # OpenVINO's performance hint
-                          threads:int|None=None, # cores to use; None: OpenVINO's choice
-                         )->list:
-    "Each folder's int8 network (accuracy-controlled, saved beside the conversion), compiled by OpenVINO."
-    return openvino_members(folders, hint=hint, threads=threads, int8=True)
-
 for _e in (Engine('torch', torch_members, 'PyTorch, the model as trained (fp32, or autocast with --precision)', autocast=True),
            Engine('torch-int8', int8_members, 'PyTorch int8 on the CPU, quantized on the spot from films it predicts: '
                   'faster on large folders, approximate (bench/predict_cpu.md)', exact=False),
@@ -111,11 +88,11 @@ for _e in (Engine('torch', torch_members, 'PyTorch, the model as trained (fp32, 
                   'faster on a CPU (bench/onnx_cpu.md)'),
            Engine('onnx-int8', onnx_int8_members, "ONNX Runtime on an export folder's model.int8.onnx (export --int8): "
                   'faster still, approximate (bench/onnx_cpu.md)', exact=False),
-           Engine('openvino', openvino_fp32_members, "OpenVINO on the CPU in fp32, the model folder's network converted once and "
+           Engine('openvino', partial(openvino_members, precision='fp32'), "OpenVINO on the CPU in fp32, the model folder's network converted once and "
                   "cached beside it: PyTorch's predictions (pip install 'covidxray[openvino]')"),
-           Engine('openvino-bf16', openvino_bf16_members, 'OpenVINO with bf16 inference, on CPUs with native bfloat16 (AVX512-BF16, '
+           Engine('openvino-bf16', partial(openvino_members, precision='bf16'), 'OpenVINO with bf16 inference, on CPUs with native bfloat16 (AVX512-BF16, '
                   'AMX) only: faster, approximate', exact=False),
-           Engine('openvino-int8', openvino_int8_members, 'OpenVINO int8 with accuracy control (openvino_engine.quantize_openvino: '
+           Engine('openvino-int8', partial(openvino_members, int8=True), 'OpenVINO int8 with accuracy control (openvino_engine.quantize_openvino: '
                   'saved only at 99% identical predictions on held-out films or more): approximate', exact=False)):
     register_engine(_e)
 
@@ -180,11 +157,10 @@ def record_engines(model, # a model folder, run folder or all-folds run folder (
     "Each engine's identical predictions with PyTorch fp32 and its forward films/s on `n` of `items`, recorded beside the model for `auto`."
     folders = model_folders(model)
     names = [e for e in (engines or ENGINES) if engine_problem(e, model) is None]
-    ref = torch_members(folders)
-    x = torch.cat([sample_inputs(m, items, n) for m in ref[:1]])
-    rows = {}
+    x, rows, failed = sample_inputs(load_model(folders[0]), items, n), {}, {}
     for e in names:
-        ms = load_engine(model, e, items)
+        try: ms = load_engine(model, e, items)
+        except (ValueError, RuntimeError, OSError) as err: failed[e] = str(err); continue   # e.g. a network torch.fx cannot trace
         with torch.no_grad():
             t = time.perf_counter(); logits = [torch.cat([m(x[i:i + bs]).float() for i in range(0, len(x), bs)]) for m in ms]
             s = time.perf_counter() - t
@@ -192,7 +168,7 @@ def record_engines(model, # a model folder, run folder or all-folds run folder (
     base = [lg.argmax(1) for lg in rows['torch']['logits']] if 'torch' in rows else None
     rec = dict(cpu=_cpu(), n=len(x), engines={e: dict(films_per_s=round(r['films_per_s'], 2),
                identical=float(np.mean([(lg.argmax(1) == b).float().mean() for lg, b in zip(r['logits'], base, strict=True)])) if base else None)
-               for e, r in rows.items()})
+               for e, r in rows.items()}, failed=failed)
     write_json(rec, folders[0]/ENGINE_RECORD)
     return rec
 
@@ -202,7 +178,8 @@ def auto_engine(model, # a model folder, run folder or all-folds run folder (or 
                )->tuple[str, str]:
     "The engine `auto` runs for `model` here, and why."
     if precision not in ('auto', 'fp32'): return 'torch', f"precision {precision} is autocast, the torch engine's"
-    if get_device(device).type != 'cpu': return 'torch', f"on {get_device(device).type} the torch engine runs the model"
+    kind = get_device(device).type
+    if kind != 'cpu': return 'torch', f"on {kind} the torch engine runs the model"
     try: rec = json.loads((model_folders(model)[0]/ENGINE_RECORD).read_text())
     except (OSError, ValueError): rec = {}
     if rec.get('cpu') == _cpu():
@@ -212,7 +189,5 @@ def auto_engine(model, # a model folder, run folder or all-folds run folder (or 
             e = max(ok, key=lambda k: ok[k]['films_per_s']); r = ok[e]
             agree = 'exact' if ENGINES[e].exact else f"{r['identical']:.1%} identical to fp32"
             return e, f"the fastest engine recorded on this CPU ({r['films_per_s']:.1f} films/s, {agree}; {ENGINE_RECORD} beside the model)"
-    for e in AUTO_ORDER:
-        why = engine_problem(e, model)
-        if why is None: return e, f"the first exact engine that runs here of {', '.join(AUTO_ORDER)} (nothing measured on this CPU: engines.record_engines)"
-    return 'torch', 'PyTorch'   # not reached: torch always runs
+    e = next(e for e in AUTO_ORDER if engine_problem(e, model) is None)      # torch always runs
+    return e, f"the first exact engine that runs here of {', '.join(AUTO_ORDER)} (nothing measured on this CPU: engines.record_engines)"

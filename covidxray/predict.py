@@ -41,15 +41,17 @@ def decode_ahead(batches, # an iterable of batches (a `DataLoader` without worke
                 ):
     "Iterate `batches` in a background thread, at most `depth` ahead (a bounded queue: memory stays flat), in order."
     q, stop, end = queue.Queue(depth), threading.Event(), object()
+    def put(x)->bool:                                      # False once the consumer has gone: never blocks forever
+        while not stop.is_set():
+            try: q.put(x, timeout=0.1); return True
+            except queue.Full: pass
+        return False
     def fill():
         try:
             for b in batches:
-                while not stop.is_set():
-                    try: q.put(b, timeout=0.1); break
-                    except queue.Full: pass
-                if stop.is_set(): return
-            q.put(end)
-        except BaseException as e: q.put(e)                # the consumer raises it, where it is waited for
+                if not put(b): return
+            put(end)
+        except BaseException as e: put(e)                  # the consumer raises it, where it is waited for
     threading.Thread(target=fill, daemon=True).start()
     try:
         while (b := q.get()) is not end:

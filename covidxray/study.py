@@ -7,13 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .core import CLASSES
 from .calibration import softmax, cross_fit_temperature   # noqa: F401  (cross_fit_temperature moved to `calibration`; still importable here)
-from .evaluate import evaluation_report, ece_score, bootstrap_ci, within_source
+from .evaluate import evaluation_report, ece_score, bootstrap_ci, headline_figures, within_source
 
 # %% auto #0
 __all__ = ['SOURCE_VARIANTS', 'fit_head', 'held_out', 'head_cv', 'leave_one_source_out', 'arm_report', 'recall_per_class',
@@ -91,9 +90,9 @@ def loso_folds(items:pd.DataFrame, # indexed rows with `source`
 # %% ../nbs/12_study.ipynb #0c4eea31
 def _f1_ci(items, logp, classes, n_boot):
     p = softmax(np.maximum(np.asarray(logp, float), -700.0))
+    f1 = headline_figures(np.array([list(classes).index(l) for l in items.label]), p)['f1_macro']   # the figure the CI resamples
     ci = bootstrap_ci(items.label.values, p, items.patient_id.values, classes=classes, n_boot=n_boot)['f1_macro']
-    pred = np.asarray(classes)[p.argmax(1)]
-    return dict(n=len(items), f1_macro=float(f1_score(items.label, pred, average='macro', labels=list(classes), zero_division=0)), ci95=ci)
+    return dict(n=len(items), f1_macro=float(f1), ci95=ci)
 
 def cross_source_figures(items:pd.DataFrame, # indexed rows with `label`, `source`, `patient_id`
                          cv:np.ndarray, # (N, classes) out-of-fold log-probabilities (patient-grouped folds)
