@@ -25,6 +25,7 @@ dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 offline_requirements = shlex.split(cfg.get('offline_requirements', ''))   # ImageNet weights without the hub
 onnx_requirements = shlex.split(cfg.get('onnx_requirements', ''))         # export and the ONNX Runtime engine
 openvino_requirements = shlex.split(cfg.get('openvino_requirements', ''))  # the OpenVINO engines
+app_requirements = shlex.split(cfg.get('app_requirements', ''))            # covidxray serve: the web page (Gradio)
 console_scripts = [s for s in cfg.get('console_scripts', '').split() if s]
 
 setuptools.setup(
@@ -39,7 +40,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path'] + '.*']),
     include_package_data=True,
     install_requires=requirements,
-    extras_require={'dev': dev_requirements, 'offline': offline_requirements, 'onnx': onnx_requirements, 'openvino': openvino_requirements},
+    extras_require={'dev': dev_requirements, 'offline': offline_requirements, 'onnx': onnx_requirements, 'openvino': openvino_requirements, 'app': app_requirements},
     python_requires='>=' + min_python,
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',

@@ -17,7 +17,8 @@ __all__ = ['HELP', 'SUBCOMMANDS', 'PATH_COMMANDS', 'MODEL_COMMANDS', 'add_settin
            'run_index', 'add_train_parser', 'run_train', 'add_evaluate_parser', 'run_evaluate', 'add_audit_parser',
            'run_audit', 'add_predict_parser', 'run_predict', 'add_gradcam_parser', 'run_gradcam', 'add_demo_parser',
            'run_demo', 'add_export_parser', 'run_export', 'add_openvino_parser', 'run_openvino', 'add_lungs_parser',
-           'run_lungs_train', 'run_lungs_segment', 'add_push_parser', 'run_push', 'parser', 'main']
+           'run_lungs_train', 'run_lungs_segment', 'add_serve_parser', 'run_serve', 'add_push_parser', 'run_push',
+           'parser', 'main']
 
 # %% ../nbs/11_cli.ipynb #c248c01c
 HELP = {   # one line per subcommand, for `covidxray --help`
@@ -32,6 +33,7 @@ HELP = {   # one line per subcommand, for `covidxray --help`
     'demo': 'the whole pipeline on synthetic X-rays: index, train, evaluate, Grad-CAM',
     'lungs': 'lung fields: train a lung segmenter; segment images or a table (boxes, masks, overlays)',
     'push': 'publish a model on the Hugging Face hub with a generated model card (or write the card only)',
+    'serve': 'a local web page: drop films, see the probabilities, Grad-CAM and the input check (needs covidxray[app])',
 }
 
 _EMPTY, _VAR = inspect.Parameter.empty, (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
@@ -194,6 +196,7 @@ def add_predict_parser(sub):
     from covidxray.core import PRECISIONS
     from covidxray.predict import predict
     from covidxray.engines import ENGINES
+    from covidxray.predict import write_predictions
     p = sub.add_parser('predict', help=HELP['predict'])
     p.add_argument('model', help='model folder (RUN/model), run folder, or all-folds run folder')
     p.add_argument('paths', nargs='+', help='image files, folders of images, or CSV tables with a path column')
@@ -201,6 +204,11 @@ def add_predict_parser(sub):
                                                       'finished rows [preds.csv]')
     add_settings(p, predict, only=('tta', 'bs', 'device', 'num_workers', 'ahead', 'precision'), rename=dict(num_workers='workers'),
                  precision=dict(choices=('auto',) + PRECISIONS, help="autocast precision of the torch engine [auto]"))
+    add_settings(p, write_predictions, only=('abstain',),
+                 abstain=dict(help="leave `pred` empty (and say why in `abstained`) where the input check finds the film out of "
+                                   "domain or its top probability is below this: 0 abstains only out of domain [answer every film]"))
+    p.add_argument('--no-check', dest='check', action='store_const', const=None, default='auto',
+                   help="skip the input check (the model folder's input_check.safetensors): no in_domain columns")
     p.add_argument('--engine', choices=('auto',) + tuple(ENGINES), default='auto',
                    help="what runs the network (covidxray.engines): 'auto': the fastest that gives the model's fp32 predictions "
                         "(engines.auto_engine; it says which and why); " + '; '.join(f"'{e.name}': {e.about}" for e in ENGINES.values())
@@ -209,13 +217,21 @@ def add_predict_parser(sub):
     return p
 
 # %% ../nbs/11_cli.ipynb #971c9c00
+def _check_line(r:dict)->str:
+    "What the input check found, in a line (or why there was none)."
+    if r.get('check') is None: return "input check: none (the model folder has no input_check.safetensors, or --no-check)"
+    return (f"input check ({r['check']}): {r['out_of_domain']} of {r['done']} out of domain"
+            + (f"; {r['abstained']} left unanswered (--abstain)" if r.get('abstained') else ''))
+
 def run_predict(args) -> int:
     from covidxray.core import printable, path_reason
-    from covidxray.predict import predict
+    from covidxray.predict import predict, write_predictions
     from covidxray.engines import predict_files
-    r = predict_files(args.model, args.paths, args.out, engine=args.engine, progress=True, **settings_of(args, predict))
+    r = predict_files(args.model, args.paths, args.out, engine=args.engine, progress=True, **settings_of(args, predict),
+                      **settings_of(args, write_predictions, skip=('members',)))
     for p, e in r['skipped']: print('skipped (unreadable): ' + path_reason(p, e))
     print('\n'.join(f'{c} {k}' for c, k in r['counts'].items() if k))
+    print(_check_line(r))
     n_ok = r['done'] - len(r['skipped'])
     if r['interrupted']:
         kept = f"; {r['kept']}, the previous complete table, is unchanged" if r.get('kept') else ''
@@ -355,6 +371,22 @@ def run_lungs_segment(args) -> int:
     print(f"wrote {args.out}" + (f" and {args.grid}" if args.grid else ''))
     return 0
 
+# %% ../nbs/11_cli.ipynb #8b436b38
+def add_serve_parser(sub):
+    from covidxray.app import serve
+    p = sub.add_parser('serve', help=HELP['serve'], description='Start a web page for MODEL on http://HOST:PORT/ (Gradio): upload '
+                       'PNG, JPEG or DICOM films and see the class probabilities, the Grad-CAM overlay, the lung outline where the '
+                       'model has a segmenter, and the input check (no class for a film it cannot read). Ctrl-C stops it.')
+    p.add_argument('model', help='model folder (RUN/model) or run folder (the first fold of an all-folds run)')
+    add_settings(p, serve, only=('port', 'host', 'abstain'))
+    p.set_defaults(func=run_serve)
+    return p
+
+def run_serve(args) -> int:
+    from covidxray.app import serve
+    serve(args.model, **settings_of(args, serve))
+    return 0
+
 # %% ../nbs/11_cli.ipynb #96272803
 def add_push_parser(sub):
     from covidxray.hub import push_to_hub
@@ -377,7 +409,7 @@ def run_push(args) -> int:
 # %% ../nbs/11_cli.ipynb #24ca8999
 SUBCOMMANDS = dict(index=add_index_parser, train=add_train_parser, lungs=add_lungs_parser, evaluate=add_evaluate_parser, audit=add_audit_parser,
                    predict=add_predict_parser, gradcam=add_gradcam_parser, demo=add_demo_parser, export=add_export_parser,
-                   openvino=add_openvino_parser, push=add_push_parser)
+                   openvino=add_openvino_parser, push=add_push_parser, serve=add_serve_parser)
 
 def parser(command:str|None=None, # build this subcommand's options only (the others are listed); None: all
           )->argparse.ArgumentParser:
@@ -392,7 +424,7 @@ def parser(command:str|None=None, # build this subcommand's options only (the ot
 
 # %% ../nbs/11_cli.ipynb #05afe676
 PATH_COMMANDS = ('index', 'train', 'evaluate', 'audit', 'predict', 'gradcam', 'export', 'openvino')   # every positional argument is a path
-MODEL_COMMANDS = ('evaluate', 'audit', 'predict', 'gradcam', 'export', 'openvino')                  # ... the first one a model
+MODEL_COMMANDS = ('evaluate', 'audit', 'predict', 'gradcam', 'export', 'openvino', 'serve')                  # ... the first one a model
 
 def _positionals(args:list)->list[tuple[int, str]]:
     "(position, token) of the tokens argparse must read as positional arguments (no option here takes two values)."

@@ -15,12 +15,13 @@ from .core import CLASSES, write_json, write_csv, atomic_path, device_info, get_
 from .data import index_sources, NoLayout, scan_folder, inspect_images
 from .folders import model_folders
 from .model import read_config
-from .predict import predict
+from .predict import predict, predict_batches
 
 # %% auto #0
-__all__ = ['HEADLINE', 'WITHIN_PAIR', 'WITHIN_MIN', 'ece_score', 'classification_metrics', 'headline_figures', 'bootstrap_ci',
-           'per_source', 'within_source', 'plot_confusion', 'plot_roc', 'plot_reliability', 'plot_per_source',
-           'evaluation_report', 'format_report', 'evaluation_table', 'evaluate_model']
+__all__ = ['HEADLINE', 'WITHIN_PAIR', 'WITHIN_MIN', 'COVERAGE_THRESHOLDS', 'ece_score', 'classification_metrics',
+           'headline_figures', 'bootstrap_ci', 'per_source', 'within_source', 'plot_confusion', 'plot_roc',
+           'plot_reliability', 'plot_per_source', 'coverage_risk', 'plot_coverage_risk', 'evaluation_report',
+           'format_report', 'evaluation_table', 'evaluate_model']
 
 # %% ../nbs/07_evaluate.ipynb #4fd76899
 def _as_index(y, classes) -> np.ndarray:
@@ -245,14 +246,55 @@ def plot_per_source(ps:dict, # from `per_source`
     ax.tick_params(axis='x', rotation=30)
     return fig
 
+# %% ../nbs/07_evaluate.ipynb #ba571622
+COVERAGE_THRESHOLDS = (0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)   # top probabilities the curve is read at
+
+def coverage_risk(y_true, # true labels: class names or indices (N,)
+                  probs:np.ndarray, # (N, C) calibrated probabilities
+                  classes=CLASSES, # class names, in output order
+                  in_domain=None, # (N,) the input check's verdict (True: in domain); None: every film counts as in domain
+                  at:float=0.5, # the threshold whose figures are reported on their own
+                  thresholds=COVERAGE_THRESHOLDS, # the thresholds of the curve
+                 )->dict:
+    "Coverage, accuracy and macro-F1 of the films answered at each top-probability threshold (out-of-domain films never answered)."
+    y, probs = _as_index(y_true, classes), np.asarray(probs, dtype=float)
+    dom = np.ones(len(y), bool) if in_domain is None else np.asarray(in_domain, bool)
+    top, pred, labels = probs.max(1), probs.argmax(1), list(range(len(classes)))
+    def row(t):
+        a = dom & (top >= t); n = int(a.sum())
+        return dict(threshold=float(t), coverage=n / max(len(y), 1), n_answered=n,
+                    accuracy=float(skm.accuracy_score(y[a], pred[a])) if n else None,
+                    f1_macro=float(skm.f1_score(y[a], pred[a], average='macro', labels=labels, zero_division=0)) if n else None)
+    order = np.argsort(-top, kind='stable'); right = (pred == y)[order]
+    risk = 1 - np.cumsum(right) / np.arange(1, len(y) + 1)                  # answering the k surest films, k = 1..N
+    return dict(curve=[row(t) for t in sorted(set(thresholds) | {at})], at=row(at), aurc=float(risk.mean()) if len(y) else None,
+                out_of_domain=float(1 - dom.mean()) if len(y) else 0.0, checked=in_domain is not None)
+
+# %% ../nbs/07_evaluate.ipynb #bf5ed9c9
+def plot_coverage_risk(cr:dict, # from `coverage_risk`
+                       ax=None, # axes to draw on
+                      ):
+    "Accuracy and macro-F1 of the answered films against the share answered (coverage), one point per threshold."
+    fig, ax = _fig(ax, (4.6, 3.4))
+    c = [r for r in cr['curve'] if r['n_answered']]
+    for k, style in (('accuracy', 'o-'), ('f1_macro', 's--')):
+        ax.plot([r['coverage'] for r in c], [r[k] for r in c], style, label=k.replace('_', '-'))
+    for r in c: ax.annotate(f"{r['threshold']:g}", (r['coverage'], r['accuracy']), fontsize=7, xytext=(3, 3), textcoords='offset points')
+    ax.set_xlabel('coverage (share of films answered)'); ax.set_ylabel('of the answered films'); ax.set_xlim(0, 1.02)
+    ax.set_title('coverage and risk' + (' (out-of-domain films never answered)' if cr.get('checked') else ''), fontsize=9)
+    ax.legend(fontsize=8); ax.grid(alpha=0.3)
+    return fig
+
 # %% ../nbs/07_evaluate.ipynb #2e613fee
 def evaluation_report(items:pd.DataFrame, # rows with `label` (may be empty for unlabelled), optional `source`, `patient_id`
                       probs:np.ndarray, # (N, C) probabilities in `classes` order
                       classes=CLASSES, # the model's classes
                       n_boot:int=1000, # bootstrap resamples
                       seed:int=0, # bootstrap seed
+                      in_domain=None, # (N,) the input check's verdict, for the coverage-risk curve; None: no check
+                      abstain:float=0.5, # the top-probability threshold whose coverage and figures are reported
                      )->dict:
-    "Metrics, 95% CIs, per-source figures and notes for a predicted table."
+    "Metrics, 95% CIs, per-source figures, coverage and risk, and notes for a predicted table."
     items = items.reset_index(drop=True); probs = np.asarray(probs, dtype=float)
     if len(items) != len(probs): raise ValueError(f"{len(items)} rows but {len(probs)} predictions.")
     if not len(items): raise ValueError("The test set is empty: nothing to evaluate.")
@@ -274,6 +316,7 @@ def evaluation_report(items:pd.DataFrame, # rows with `label` (may be empty for 
     rep['n_predicted'] = len(items)
     rep['ci95'] = bootstrap_ci(it['label'].values, pr, groups, classes, n_boot=n_boot, seed=seed)
     rep['ci95_resampling'] = 'patients' if groups is not None else 'images'
+    rep['coverage_risk'] = coverage_risk(it['label'].values, pr, classes, None if in_domain is None else np.asarray(in_domain)[keep], abstain)
     if 'source' in it and it['source'].nunique() > 0:
         rep['per_source'] = per_source(it['label'].values, pr, it['source'].values, groups, classes,
                                        n_boot=max(100, n_boot // 5))
@@ -296,6 +339,12 @@ def format_report(rep:dict, # from `evaluation_report`
     if 'per_source' in rep:
         ps = pd.DataFrame({s: {k: v[k] for k in ('n', 'accuracy', 'f1_macro')} for s, v in rep['per_source'].items()}).T
         out.append('per source:\n' + ps.to_string(float_format=lambda x: f'{x:.3f}'))
+    if 'coverage_risk' in rep:
+        a, cr = rep['coverage_risk']['at'], rep['coverage_risk']
+        fig = lambda v: 'n/a' if v is None else f'{v:.3f}'
+        out.append(f"answering only films {'in domain and ' if cr['checked'] else ''}with a top probability >= {a['threshold']:g}: "
+                   f"coverage {a['coverage']:.3f}, accuracy {fig(a['accuracy'])}, macro-F1 {fig(a['f1_macro'])}"
+                   + (f"; out of domain {cr['out_of_domain']:.3f}" if cr['checked'] else ''))
     for s, w in rep.get('within_source', {}).items():
         c = w['ci95']['auc']
         out.append(f"inside {s}: {' vs '.join(w['pair'])} ROC-AUC {w['auc']:.3f} [{c['lower']:.3f}, {c['upper']:.3f}], "
@@ -320,6 +369,13 @@ def evaluation_table(data, # folders or CSVs `covidxray index` reads, or a folde
         ok = df.reason == ''
         return df[ok].drop(columns='reason').reset_index(drop=True), df[~ok].reset_index(drop=True)
 
+def _predict_checked(folders, items, **kwargs)->tuple:
+    "The probabilities of `items` and the input check's verdict (None where the model has no check)."
+    ps, vs = [], []
+    for _, p, _, x in predict_batches(folders, items, **kwargs): ps.append(p); vs.append(x['verdict'])
+    dom = np.concatenate([v.in_domain.to_numpy(bool) for v in vs]) if vs and vs[0] is not None else None
+    return np.concatenate(ps), dom
+
 def evaluate_model(model:str|Path, # model folder, run folder or all-folds run folder
                    data, # test set: anything `covidxray index` reads
                    out:str|Path, # folder for metrics.json, predictions.csv and the plots
@@ -329,6 +385,7 @@ def evaluate_model(model:str|Path, # model folder, run folder or all-folds run f
                    device=None, # default: the best available
                    n_workers:int|None=None, # decoding processes for indexing
                    precision:str='fp32', # 'fp32' (figures another machine reproduces), 'auto', 'fp16' or 'bf16' (see `core.pick_precision`)
+                   abstain:float=0.5, # the top-probability threshold whose coverage and figures are reported (the curve has them all)
                   )->dict:
     "Predict `data` with `model`, write the report and plots to `out`, return the report."
     folders = model_folders(model)
@@ -336,8 +393,8 @@ def evaluate_model(model:str|Path, # model folder, run folder or all-folds run f
     classes = cfgs[0]['classes']
     items, dropped = evaluation_table(data, n_workers)
     if not len(items): raise ValueError(f"No readable images in {data}: nothing to evaluate.")
-    probs = predict(folders, items, bs=bs, device=device, tta=tta, precision=precision)
-    rep = evaluation_report(items, probs, classes, n_boot=n_boot)
+    probs, in_domain = _predict_checked(folders, items, bs=bs, device=device, tta=tta, precision=precision)
+    rep = evaluation_report(items, probs, classes, n_boot=n_boot, in_domain=in_domain, abstain=abstain)
     rep.update(models=[str(f) for f in folders], tta=tta, n_left_out=len(dropped),
                precision=pick_precision(get_device(device), precision, cfgs), device=device_info(device))
     if tta and rep.get('n'):
@@ -347,6 +404,7 @@ def evaluate_model(model:str|Path, # model folder, run folder or all-folds run f
     write_json(rep, out/'metrics.json')
     preds = items[[c for c in ('path', 'label', 'source', 'patient_id') if c in items]].assign(
         pred=np.array(classes)[probs.argmax(1)], **{f'p_{c}': probs[:, i] for i, c in enumerate(classes)})
+    if in_domain is not None: preds['in_domain'] = np.where(in_domain, 'yes', 'no')
     write_csv(preds, out/'predictions.csv')
     if len(dropped): write_csv(dropped, out/'left_out.csv')
     if rep.get('n'):
@@ -356,6 +414,7 @@ def evaluate_model(model:str|Path, # model folder, run folder or all-folds run f
                 'roc.png': plot_roc(preds.label[keep].values, probs[keep], classes),
                 'reliability.png': plot_reliability(preds.label[keep].values, probs[keep], classes)}
         if 'per_source' in rep: figs['per_source.png'] = plot_per_source(rep['per_source'])
+        figs['coverage_risk.png'] = plot_coverage_risk(rep['coverage_risk'])
         for name, f in figs.items():
             f.tight_layout()
             with atomic_path(out/name) as tmp: f.savefig(tmp, dpi=120)

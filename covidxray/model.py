@@ -22,7 +22,8 @@ from .calibration import softmax, nll, fit_temperature   # noqa: F401  (they mov
 from .weights import timm_cfg, read_weights, fit_state_dict, pretrained_source, package_weights
 from .inputs import InputSpec, ROI_COLS, LungRegion, INTENSITIES, ROIS
 from .lungs import LungSegmenter, load_segmenter, save_segmenter, lung_table, segmenter_id
-from .folders import CONFIG, WEIGHTS, SEGMENTER, MODEL_FOLDER, is_model_folder
+from .folders import CONFIG, WEIGHTS, SEGMENTER, MODEL_FOLDER, INPUT_CHECK, is_model_folder
+from .inputcheck import InputCheck
 
 # %% auto #0
 __all__ = ['ARCHS', 'MODEL_FORMAT', 'ArchConfig', 'UnknownArch', 'arch_config', 'XrayModel', 'build_model', 'xray_loss',
@@ -102,12 +103,15 @@ class XrayModel(nn.Module):
 
     def features(self, x): return self.body.forward_features(x)
 
-    def forward(self, x):
+    def forward(self, x): return self.forward_pooled(x)[0]
+
+    def forward_pooled(self, x):
+        "(logits, the body's globally average-pooled features): one pass gives the prediction and what the input check reads."
         if self.channels_last: x = x.contiguous(memory_format=torch.channels_last)
         if torch.is_grad_enabled() and self.body_frozen:
             with torch.no_grad(): f = self.features(x)
         else: f = self.features(x)
-        return self.head(f)
+        return self.head(f), f.float().mean((2, 3))
 
 # %% ../nbs/05_model.ipynb #1832e265
 def _cam_layer(model:XrayModel, ac:ArchConfig)->str:
@@ -164,10 +168,13 @@ def xray_loss(label_smoothing:float=0.0, # 0: plain cross-entropy
 MODEL_FORMAT = 1
 def save_model(model:XrayModel, # the model, with `.config`
                folder:str|Path, # the model folder to (re)write
+               input_check:InputCheck|None=None, # the model's input check, saved beside the weights (default: the model's own, if any)
                **extra, # more configuration (training settings, metrics)
               )->Path:
-    "Write `folder`/config.json and `folder`/model.safetensors atomically (`core.atomic_folder`); returns `folder`."
+    "Write `folder`/config.json and `folder`/model.safetensors (and the input check) atomically (`core.atomic_folder`); returns `folder`."
+    input_check = input_check if input_check is not None else getattr(model, 'input_check', None)
     with atomic_folder(folder, ours=is_model_folder, what=MODEL_FOLDER) as tmp:
+        if input_check is not None: input_check.save(tmp/INPUT_CHECK)
         sd = {k: v.detach().to('cpu').contiguous() for k, v in model.state_dict().items()}
         safetensors.torch.save_file(sd, str(tmp/WEIGHTS), metadata={'format': 'pt', 'covidxray': str(MODEL_FORMAT)})
         os.chmod(tmp/WEIGHTS, 0o644 & ~_umask())                  # as every other file (safetensors writes 0600)
@@ -266,7 +273,11 @@ def load_model(folder:str|Path, # a folder written by `save_model`
                              "model folder as `covidxray train` wrote it, or retrain.")
     fit_state_dict(model, read_weights(folder/WEIGHTS), source=str(folder/WEIGHTS))
     if cfg.get('roi'): attach_segmenter(model, load_segmenter(folder/SEGMENTER), cfg['roi'].get('margin', 0.05), cfg['roi'].get('kind', 'lungs'))
-    model.config = cfg
+    model.config, model.input_check = cfg, None
+    if (folder/INPUT_CHECK).is_file():
+        try: model.input_check = InputCheck.load(folder)
+        except Exception as e: raise BadModelFolder(f"{folder/INPUT_CHECK} cannot be read ({type(e).__name__}: {e}): delete it to "
+                                                    "predict without the input check, or retrain the model.") from None
     return model.to(get_device(device) if device is not None else 'cpu').eval()
 
 # %% ../nbs/05_model.ipynb #603e2a3f

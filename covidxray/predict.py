@@ -20,11 +20,13 @@ from .core import get_device, pick_precision, autocast_dtype, atomic_path
 from .data import image_paths, open_xray, BadImage
 from .inputs import input_spec, XrayFiles, TTA_VIEWS, xray_pixels, to_model_input, read_side
 from .folders import model_folders
-from .model import load_model, read_config, input_boxes, item_paths
+from .model import XrayModel, load_model, read_config, input_boxes, item_paths
+from .inputcheck import InputCheck, film_thumbnail, fit_input_check, THUMB
+from .folders import INPUT_CHECK
 
 # %% auto #0
 __all__ = ['decode_ahead', 'predict_batches', 'predict', 'embed', 'sample_inputs', 'prediction_rows', 'predict_paths',
-           'write_predictions']
+           'write_predictions', 'fit_model_check']
 
 # %% ../nbs/05b_predict.ipynb #1ca0c22b
 def _members(models)->list:
@@ -60,7 +62,7 @@ def decode_ahead(batches, # an iterable of batches (a `DataLoader` without worke
     finally: stop.set()                                    # closed early (an error, Ctrl-C): the thread stops after its batch
 
 class _Views(torch.utils.data.Dataset):
-    "Files -> ([one input per (spec, view, boxes)], readable?, why not): each file decoded once per size it is read at."
+    "Files -> ([one input per (spec, view, boxes)], readable?, why not, the input check's thumbnail): each file decoded once per size."
     def __init__(self, paths, views): self.paths, self.views = paths, views
     def __len__(self): return len(self.paths)
     def __getitem__(self, i):
@@ -71,8 +73,16 @@ class _Views(torch.utils.data.Dataset):
                 side = read_side(spec.size, box)
                 if side not in gray: gray[side] = np.asarray(open_xray(self.paths[i], size=side))
                 xs.append(to_model_input(xray_pixels(gray[side], spec, view, box), spec)[0])
-            return xs, True, ''
-        except BadImage as e: return [torch.zeros(3, s.size, s.size) for s, _, _ in self.views], False, str(e)
+            return xs, True, '', film_thumbnail(next(iter(gray.values())))   # the whole film, before any lung crop
+        except BadImage as e:
+            return [torch.zeros(3, s.size, s.size) for s, _, _ in self.views], False, str(e), np.zeros(THUMB * THUMB, np.float32)
+
+def _check_of(check, ms):
+    "The input check to ask: the one given, or (auto) the first model's own; None for none."
+    if check is None or check is False: return None
+    if isinstance(check, InputCheck): return check
+    if check in ('auto', True): return getattr(ms[0], 'input_check', None)
+    raise ValueError(f"check must be 'auto', None or an InputCheck, not {check!r}")
 
 def predict_batches(models, # a model, a model folder, or a list of them (an ensemble); a deployed int8 model runs as it is
                     items, # paths, or a table with a `path` column
@@ -85,8 +95,10 @@ def predict_batches(models, # a model, a model folder, or a list of them (an ens
                     tta:bool=False, # average over `TTA_VIEWS`
                     temperature:float|None=None, # divide logits by this; None: each model's stored temperature (1 if none)
                     progress:bool=False, # show a progress bar
+                    check='auto', # the input check: 'auto' (the first model's own, if it has one), an `InputCheck`, or None
+                    features:bool=False, # also hand back the first model's pooled features and the thumbnails (what the check reads)
                    ):
-    "Yield (paths, probabilities, errors) batch by batch: the mean over `models` and views; NaN rows and the reason for unreadable files."
+    "Yield (paths, probabilities, errors, extra) batch by batch: the mean over `models` and views (NaN rows and the reason for unreadable files); `extra`: the input check's verdict table (or None), and with `features` the arrays it read."
     if precision == 'int8': raise ValueError("int8 prediction is a deployment conversion: use covidxray.deploy.predict_int8 "
                                              "(or quantize_int8 a model once and pass it here).")
     ms, device, paths = _members(models), get_device(device), item_paths(items)
@@ -100,6 +112,8 @@ def predict_batches(models, # a model, a model folder, or a list of them (an ens
     key = lambda k, j: (specs[k], j, k if boxes[k] is not None else None)
     keys = list(dict.fromkeys(key(k, j) for k in range(len(ms)) for j in range(len(views))))   # each distinct input, made once
     Ts = [temperature if temperature is not None else m.config.get('temperature', 1.0) for m in ms]
+    chk = _check_of(check, ms)
+    pooled = isinstance(ms[0], XrayModel) and (features or (chk is not None and chk.has_features))   # one pass gives both
     was_training = [m.training for m in ms]
     ms = [m.to(device).eval() for m in ms]
     dl = torch.utils.data.DataLoader(_Views(paths, [(s, views[j], boxes[k] if k is not None else None) for s, j, k in keys]),
@@ -107,12 +121,19 @@ def predict_batches(models, # a model, a model folder, or a list of them (an ens
     start, batches = 0, progress_bar(dl, leave=False) if progress else dl
     try:
         with torch.no_grad(), (torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()):
-            for xs, ok, err in (decode_ahead(batches, ahead) if ahead and not num_workers else batches):
-                ps = [torch.softmax(m(xs[keys.index(key(k, j))].to(device)).float() / T, 1).cpu().numpy()
-                      for k, (m, T) in enumerate(zip(ms, Ts, strict=True)) for j in range(len(views))]
+            for xs, ok, err, thumbs in (decode_ahead(batches, ahead) if ahead and not num_workers else batches):
+                ps, f = [], None
+                for k, (m, T) in enumerate(zip(ms, Ts, strict=True)):
+                    for j in range(len(views)):
+                        x = xs[keys.index(key(k, j))].to(device)
+                        if pooled and k == 0 and j == 0: logits, f = m.forward_pooled(x); f = f.cpu().numpy()
+                        else: logits = m(x)
+                        ps.append(torch.softmax(logits.float() / T, 1).cpu().numpy())
                 p = np.mean(ps, 0).astype(np.float32)
                 p[~ok.numpy()] = np.nan
-                yield paths[start:start + len(p)], p, list(err)
+                extra = dict(verdict=chk.verdict(thumbs.numpy(), f) if chk is not None else None)
+                if features: extra.update(features=f, thumbs=thumbs.numpy())
+                yield paths[start:start + len(p)], p, list(err), extra
                 start += len(p)
     finally:
         for m, w in zip(ms, was_training, strict=True): m.train(w)
@@ -127,7 +148,7 @@ def predict(models, # a model, a model folder, or a list of them (an ensemble); 
     if on_error not in ('raise', 'skip'): raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
     ms = _members(models)
     out, bad = [], []
-    for paths, p, errs in predict_batches(ms, items, **kwargs):
+    for paths, p, errs, _ in predict_batches(ms, items, **kwargs):
         bad += [(path, e) for path, e in zip(paths, errs, strict=True) if e]
         if bad and on_error == 'raise': raise BadImage(bad[0][1])
         out.append(p)
@@ -175,46 +196,68 @@ def prediction_rows(paths, # a batch's image paths
                     probs:np.ndarray, # their probabilities (NaN rows: unreadable)
                     errors, # why each file could not be read ('' if it could)
                     classes, # the class names, in output order
+                    verdict:pd.DataFrame|None=None, # the input check's verdict per film (`InputCheck.verdict`); None: no check
+                    abstain:float|None=None, # leave `pred` empty where the film is out of domain or its top probability is below this (0: only out of domain); None: answer every readable film
                    )->pd.DataFrame:
-    "A batch as rows of the prediction table: `path`, `pred` (empty where unreadable), `p_<Class>`..., `error`."
+    "A batch as rows of the prediction table: `path`, `pred`, `p_<Class>`..., the input check's columns, `abstained` (why no answer), `error`."
     ok = np.isfinite(probs).all(1)
     pred = np.where(ok, np.array(classes)[np.nan_to_num(probs).argmax(1)], '')
     errors = [e or ('' if k else "the model gave no finite probabilities for this film (NaN or inf): check the model folder's "
                                  "config.json (temperature, std) and weights") for e, k in zip(errors, ok, strict=True)]
-    return pd.DataFrame({'path': [str(p) for p in paths], 'pred': pred, **{f'p_{c}': probs[:, i] for i, c in enumerate(classes)},
-                         'error': errors})
+    t = pd.DataFrame({'path': [str(p) for p in paths], 'pred': pred, **{f'p_{c}': probs[:, i] for i, c in enumerate(classes)}})
+    if verdict is not None:
+        v = verdict.reset_index(drop=True)
+        t['in_domain'] = np.where(ok, v.in_domain.map({True: 'yes', False: 'no'}), '')
+        t['in_domain_score'] = np.where(ok, v.in_domain_score.round(4), np.nan)
+        t['check'] = np.where(ok, v.check, ''); t['in_domain_why'] = np.where(ok, v.why_not, '')
+    if abstain is not None:
+        top = np.nan_to_num(probs).max(1) if len(probs) else np.zeros(0)
+        why = [('' if not k else f"out of domain: {v.why_not[i]}" if verdict is not None and not v.in_domain[i]
+                else f"the top probability {top[i]:.2f} is below {abstain:g}" if top[i] < abstain else '') for i, k in enumerate(ok)]
+        t['pred'] = np.where([w != '' for w in why], '', t.pred); t['abstained'] = why
+    t['error'] = errors
+    return t
 
-def _prepare(model, srcs, members):
+def _prepare(model, srcs, members, check='auto'):
+    "The classes, the image paths, the members to run and the input check (auto: the first model folder's, for any engine)."
     folders = model_folders(model)
     classes, paths = read_config(folders[0])['classes'], image_paths(srcs)
-    return classes, paths, (members(folders, paths) if members else folders)
+    if check in ('auto', True): check = InputCheck.load(folders[0]) if (Path(folders[0])/INPUT_CHECK).is_file() else None
+    return classes, paths, (members(folders, paths) if members else folders), check
 
 def predict_paths(model, # model folder, run folder or all-folds run folder
                   srcs, # image files, folders or tables (see `data.image_paths`)
                   members=None, # (model folders, image paths) -> the models to run, e.g. `deploy.int8_members`; None: the folders' models
-                  **kwargs, # passed to `predict_batches`: tta, bs, device, num_workers, progress, precision
+                  abstain:float|None=None, # as in `prediction_rows`: no answer out of domain or below this top probability
+                  **kwargs, # passed to `predict_batches`: tta, bs, device, num_workers, progress, precision, check
                  )->pd.DataFrame:
-    "The prediction table (`path`, `pred`, `p_<Class>`..., `error`) for every image in `srcs`; unreadable ones get an empty `pred`."
-    classes, paths, ms = _prepare(model, srcs, members)
-    return pd.concat([prediction_rows(*b, classes) for b in predict_batches(ms, paths, **kwargs)], ignore_index=True)
+    "The prediction table (`path`, `pred`, `p_<Class>`..., `in_domain`..., `error`) for every image in `srcs`; unreadable ones get an empty `pred`."
+    classes, paths, ms, check = _prepare(model, srcs, members, kwargs.pop('check', 'auto'))
+    return pd.concat([prediction_rows(*b[:3], classes, b[3]['verdict'], abstain)
+                      for b in predict_batches(ms, paths, check=check, **kwargs)], ignore_index=True)
 
 def write_predictions(model, # model folder, run folder or all-folds run folder
                       srcs, # image files, folders or tables (see `data.image_paths`)
                       out:str|Path, # the CSV to write
                       members=None, # as in `predict_paths`
-                      **kwargs, # passed to `predict_batches`: tta, bs, device, num_workers, progress, precision
+                      abstain:float|None=None, # as in `prediction_rows`: no answer out of domain or below this top probability
+                      **kwargs, # passed to `predict_batches`: tta, bs, device, num_workers, progress, precision, check
                      )->dict:
     "Stream the prediction table of `srcs` into the CSV `out`, atomically; Ctrl-C keeps the finished rows. What was done, as a dict."
-    classes, paths, ms = _prepare(model, srcs, members)
+    classes, paths, ms, check = _prepare(model, srcs, members, kwargs.pop('check', 'auto'))
     out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
     real = Path(os.path.realpath(out))                      # a symlink's target is the table; a device or FIFO is written through
     partial = real if real.exists() and not real.is_file() else real.with_name(f'{real.stem}.partial{real.suffix}')
-    r = dict(out=out, n=len(paths), done=0, counts={c: 0 for c in classes}, skipped=[], interrupted=False, kept=None)
+    r = dict(out=out, n=len(paths), done=0, counts={c: 0 for c in classes}, skipped=[], interrupted=False, kept=None,
+             check=None if check is None else 'film+features' if check.has_features and (not members or isinstance(ms[0], XrayModel)) else 'film',
+             out_of_domain=0, abstained=0)
     with atomic_path(partial) as tmp, open(tmp, 'wb') as f:
-        batches, good = predict_batches(ms, paths, **kwargs), 0
+        batches, good = predict_batches(ms, paths, check=check, **kwargs), 0
         try:
             for b in batches:
-                t = prediction_rows(*b, classes)
+                t = prediction_rows(*b[:3], classes, b[3]['verdict'], abstain)
+                r['out_of_domain'] += int((t.get('in_domain', pd.Series(dtype=str)) == 'no').sum())
+                r['abstained'] += int((t.get('abstained', pd.Series(dtype=str)) != '').sum())
                 f.write(t.to_csv(None, header=r['done'] == 0, index=False).encode('utf-8', 'surrogateescape')); f.flush()
                 good, r['done'] = f.tell(), r['done'] + len(t)
                 for c, k in t.pred[t.pred != ''].value_counts().items(): r['counts'][c] += int(k)
@@ -223,8 +266,32 @@ def write_predictions(model, # model folder, run folder or all-folds run folder
             r['interrupted'] = True
             f.truncate(good)                           # a row half-written when the signal came goes
         finally: batches.close()
-        if not r['done']: f.write(prediction_rows([], np.zeros((0, len(classes))), [], classes).to_csv(None, index=False).encode())
+        if not r['done']:
+            empty = None if check is None else pd.DataFrame(columns=['in_domain_score', 'in_domain', 'check', 'why_not'])
+            f.write(prediction_rows([], np.zeros((0, len(classes))), [], classes, empty, abstain).to_csv(None, index=False).encode())
     if partial == real: return r
     if r['interrupted']: r.update(out=partial, kept=out if real.is_file() else None)    # part of a table never replaces a whole one
     else: os.replace(partial, real)
     return r
+
+# %% ../nbs/05b_predict.ipynb #eaa2b449
+def fit_model_check(model, # a model, or a model folder
+                    train, # the training films (paths or a table; a `label` column gives each class its own mean)
+                    valid, # held-out films of the same sources (paths or a table): they set the thresholds
+                    passing:float=0.95, # the share of `valid` that passes
+                    bank:int=2000, # at most this many training films are read (spread evenly)
+                    **kwargs, # how to read them: bs, device, precision, num_workers (`predict_batches`)
+                   ):
+    "The model's `inputcheck.InputCheck`: fitted on `train`'s thumbnails and pooled features, its thresholds set on `valid`."
+    m = model if isinstance(model, nn.Module) else load_model(model)
+    idx = np.unique(np.linspace(0, len(item_paths(train)) - 1, min(bank, len(item_paths(train)))).round().astype(int))
+    train = train.iloc[idx] if isinstance(train, pd.DataFrame) else [item_paths(train)[i] for i in idx]
+    def read(items):
+        th, fs, ok = [], [], []
+        for _, p, _, x in predict_batches(m, items, check=None, features=True, **kwargs):
+            th.append(x['thumbs']); fs.append(x['features']); ok.append(np.isfinite(p).all(1))
+        ok = np.concatenate(ok); return np.concatenate(th)[ok], np.concatenate(fs)[ok], ok
+    th, fs, ok = read(train)
+    labels = train.label.to_numpy()[ok] if isinstance(train, pd.DataFrame) and 'label' in train else None
+    vth, vfs, _ = read(valid)
+    return fit_input_check(th, vth, fs, labels, vfs, passing=passing)

@@ -9,15 +9,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import cv2
-from PIL import Image
+from PIL import Image, ImageFilter, ImageOps
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, RLELossless, JPEG2000Lossless, generate_uid
 
 from .core import CLASSES
 
 # %% auto #0
-__all__ = ['SYNTH_LAYOUTS', 'DICOM_COMPRESSIONS', 'DX_STORAGE', 'synth_xray', 'make_synthetic', 'synthetic_lesions',
-           'write_dicom']
+__all__ = ['SYNTH_LAYOUTS', 'DICOM_COMPRESSIONS', 'DX_STORAGE', 'CORRUPTIONS', 'PLAUSIBLE', 'synth_xray', 'make_synthetic',
+           'synthetic_lesions', 'write_dicom', 'corrupt_film', 'not_films']
 
 # %% ../nbs/01_synthetic.ipynb #dbac1eaa
 def _grid(size:int, # side of the square image in pixels
@@ -515,3 +515,52 @@ def write_dicom(img:np.ndarray, # uint8 HxW gray film (0: black), e.g. from `syn
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
     return path
+
+# %% ../nbs/01_synthetic.ipynb #511c7bc8
+def _photo(g:Image.Image, rng:np.random.Generator)->Image.Image:
+    "The film photographed on a screen: tinted, tilted, on a coloured background."
+    w, h = g.size
+    tint = Image.new('RGB', g.size, tuple(int(v) for v in rng.integers(150, 256, 3)))
+    film = Image.blend(g.convert('RGB'), tint, 0.25).rotate(float(rng.uniform(-12, 12)), expand=True, fillcolor=(30, 30, 30))
+    bg = Image.new('RGB', (int(w * 1.5), int(h * 1.4)), tuple(int(v) for v in rng.integers(40, 200, 3)))
+    bg.paste(film, (int(w * 0.2), int(h * 0.15)))
+    return bg
+
+def _noise(g:Image.Image, rng:np.random.Generator)->Image.Image:
+    a = np.asarray(g, np.float32) + rng.normal(0, 60, (g.height, g.width))
+    return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
+
+CORRUPTIONS = {'rot90': lambda g, r: g.rotate(90, expand=True), 'rot180': lambda g, r: g.rotate(180),
+               'vflip': lambda g, r: ImageOps.flip(g), 'invert': lambda g, r: ImageOps.invert(g),
+               'corner': lambda g, r: g.crop((0, 0, g.width // 3, g.height // 3)).resize(g.size),
+               'blur': lambda g, r: g.filter(ImageFilter.GaussianBlur(8)), 'noise': _noise, 'photo': _photo}
+PLAUSIBLE = {'hflip': lambda g, r: ImageOps.mirror(g)}   # mirrored left to right: still a film a reader can read
+
+def corrupt_film(img, # a film: a uint8 HxW array or a grayscale PIL image
+                 kind:str, # a key of `CORRUPTIONS` or `PLAUSIBLE`
+                 rng:np.random.Generator|None=None, # random source (noise, the photo's tint and tilt)
+                )->Image.Image:
+    "The film turned into `kind` of picture that is not a readable frontal film (or, for `PLAUSIBLE`, one that still is)."
+    kinds = {**CORRUPTIONS, **PLAUSIBLE}
+    if kind not in kinds: raise ValueError(f"kind must be one of {sorted(kinds)}, not {kind!r}")
+    g = img if isinstance(img, Image.Image) else Image.fromarray(np.asarray(img, np.uint8))
+    return kinds[kind](g.convert('L'), rng if rng is not None else np.random.default_rng(0))
+
+# %% ../nbs/01_synthetic.ipynb #1618cfd9
+def not_films(dest:str|Path, # folder to write into (created)
+             )->list:
+    "matplotlib's sample pictures (a portrait, a toy, a logo, an MRI slice, elevation maps) as PNG files in `dest`: no chest X-ray among them."
+    import gzip
+    from matplotlib import cbook
+    src, dest = Path(cbook.get_sample_data('grace_hopper.jpg', asfileobj=False)).parent, Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    out = []
+    for n in ('grace_hopper.jpg', 'Minduka_Present_Blue_Pack.png', 'logo2.png'):
+        out.append(dest/f'{Path(n).stem}.png'); Image.open(src/n).convert('RGB').save(out[-1])
+    mri = np.frombuffer(gzip.open(src/'s1045.ima.gz').read(), np.uint16).reshape(256, 256).astype(np.float32)
+    out.append(dest/'mri_head.png'); Image.fromarray((mri / mri.max() * 255).astype(np.uint8)).save(out[-1])
+    for n in ('jacksboro_fault_dem.npz', 'topobathy.npz'):
+        z = np.load(src/n); a = z[z.files[0]].astype(np.float32)
+        a = (a - a.min()) / (np.ptp(a) + 1e-9) * 255
+        out.append(dest/f'{Path(n).stem}.png'); Image.fromarray(a.astype(np.uint8)).resize((256, 256)).save(out[-1])
+    return out

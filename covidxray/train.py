@@ -31,7 +31,7 @@ from .inputs import xray_dls, input_spec, intensity_tfm, ROIS
 from .adversary import SourceAdversary, ADVERSARIES
 from .lungs import load_segmenter, add_lung_boxes
 from .model import attach_segmenter, arch_config, build_model, xray_loss, save_model, read_config, tidy_model_folder
-from .predict import predict
+from .predict import predict, fit_model_check
 from .calibration import fit_temperature, nll
 
 # %% auto #0
@@ -335,8 +335,8 @@ def _fit_phases(learn:Learner, tracker, phases:list, state:dict|None, cbs, devic
                               f"{device}: lower --bs (e.g. --bs {max(1, learn.dls.bs // 2)}) or --size.") from None
         raise
 
-def _finish(learn:Learner, out:Path, tracker, training:dict, num_workers)->dict:
-    "The best epoch's weights, validated, calibrated and saved as `out/model`; the validation metrics."
+def _finish(learn:Learner, out:Path, tracker, training:dict, num_workers, input_check:bool=True)->dict:
+    "The best epoch's weights, validated, calibrated, given their input check and saved as `out/model`; the validation metrics."
     best = out/CHECKPOINT/'best.safetensors'
     if best.is_file(): learn.model.load_state_dict(safetensors.torch.load_file(str(best), device=str(learn.dls.device)))
     metrics, preds = _valid_report(learn, num_workers)          # in fp32: figures another machine can reproduce
@@ -354,6 +354,9 @@ def _finish(learn:Learner, out:Path, tracker, training:dict, num_workers)->dict:
                    precision='fp32', device=device_info(learn.dls.device), **extra)
     metrics['run'] = run = uuid.uuid4().hex[:12]            # the model and the metrics name the run they come from
     training = dict(training, n_train=len(learn.dls.train_ds), n_valid=len(learn.dls.valid_ds), best_epoch=st['best_epoch'])
+    if input_check:                       # what its training films look like: `predict` asks every film (03a_inputcheck)
+        learn.model.input_check = fit_model_check(learn.model, learn.dls.train.items, learn.dls.valid.items, bs=learn.dls.bs,
+                                                  device=learn.dls.device, num_workers=num_workers or 0)
     save_model(learn.model, out/MODEL, training=training, temperature=T, run=run, **extra,
                valid_metrics=dict(accuracy=metrics['accuracy'], f1_macro=metrics['f1_macro']))
     write_csv(preds, out/RUN_PREDS)                  # then the run's other files, each atomically; a kill in between
@@ -372,6 +375,7 @@ def train_fold(items:pd.DataFrame, # indexed rows with `path`, `label`, `fold`
                patience:int|None=None, # early stopping after this many epochs without better f1_macro
                resume:bool=False, # continue from `out/checkpoint` if there is one
                cbs:list|None=None, # extra fastai callbacks
+               input_check:bool=True, # fit the input check on the training films and save it with the model (`predict.fit_model_check`)
                **kwargs, # the learner's settings: see `xray_learner`
               )->dict:
     "Train on all folds but `fold`, validate on `fold`, write the run folder `out`; returns the validation metrics."
@@ -400,7 +404,7 @@ def train_fold(items:pd.DataFrame, # indexed rows with `path`, `label`, `fold`
         if rank_distrib(): return {}
         training = dict(learn.settings, epochs=epochs, freeze_epochs=freeze_epochs, lr=float(lr), patience=patience)
         if hasattr(learn, 'source_adversary'): training['adversary_history'] = learn.source_adversary.history   # what the source head could read, per epoch
-        return _finish(learn, out, tracker, training, kwargs.get('num_workers'))
+        return _finish(learn, out, tracker, training, kwargs.get('num_workers'), input_check)
 
 # %% ../nbs/06_train.ipynb #6c3075f7
 @delegates(train_fold, but=['fold', 'resume'])
