@@ -75,7 +75,7 @@ def _outline(path:str, mask:np.ndarray)->np.ndarray:
     return rgb
 
 # %% ../nbs/10e_app.ipynb #2da57a2c
-def results_table(answers:list, # `FilmReader.read` answers
+def results_table(answers:list, # the answers of `FilmReader`'s `read`
                   classes, # the model's classes
                  )->pd.DataFrame:
     "The page's table: one row per film, its answer (or none), the probabilities, the input check's verdict, why."
@@ -106,9 +106,10 @@ def build_app(reader:FilmReader, # the model, loaded once
                     "read (a lateral film, a CT slice, a photo, a turned image) get no class: the input check says why.")
         files = gr.File(file_count='multiple', label='Chest X-rays: PNG, JPEG or DICOM (one or several)', elem_id='films')
         go = gr.Button('Read', variant='primary', elem_id='read')
-        table = gr.Dataframe(label='What the model says', elem_id='results', wrap=True)
-        gallery = gr.Gallery(label='Where it looked (Grad-CAM) and the lungs', elem_id='overlays', columns=4, height=300,
-                             object_fit='contain')
+        table = gr.Dataframe(label='What the model says', elem_id='results', wrap=True,
+                             column_widths=['16%', '10%'] + ['8%'] * len(reader.classes) + ['8%', f'{58 - 8 * len(reader.classes)}%'])
+        gallery = gr.Gallery(label='Where it looked (Grad-CAM) and the lungs', elem_id='overlays', columns=4, height=320,
+                             object_fit='contain', preview=False, fit_columns=False)
         raw = gr.JSON(label='The same, as the JSON API returns it', elem_id='json')
         go.click(read, inputs=files, outputs=[table, gallery, raw], api_name='read')
     return page

@@ -14,7 +14,7 @@ from torch import nn
 from fastcore.meta import delegates
 
 from .core import atomic_folder
-from .folders import CONFIG, SEGMENTER, ONNX, ONNX_INT8, model_folders
+from .folders import CONFIG, SEGMENTER, ONNX, ONNX_INT8, INPUT_CHECK, model_folders
 from .inputs import input_spec
 from .data import image_paths
 from .lungs import save_segmenter, load_segmenter
@@ -184,6 +184,7 @@ def export_onnx(model, # a float covidxray model, or its folder
             info['int8'] = dict(q, check_agreement=float((p8.argmax(1) == ref.argmax(1)).mean()),
                                 check_max_abs_diff_probs=float(np.abs(p8 - softmax(ref)).max()))
         if cfg.get('roi'): save_segmenter(lung_segmenter(model), tmp/SEGMENTER)   # the crop's segmenter, in PyTorch
+        if getattr(model, 'input_check', None) is not None: model.input_check.save(tmp/INPUT_CHECK)   # its film check runs with any engine
         (tmp/CONFIG).write_text(json.dumps({**cfg, 'onnx': info, 'preprocess': preprocess_config(cfg)}, indent=1, default=str) + '\n')
     return dict(out=Path(out), **info)
 

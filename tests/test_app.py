@@ -27,7 +27,7 @@ def served(tmp_path_factory):
     d = tmp_path_factory.mktemp('app')
     make_synthetic(d/'syn', n_per_class=10, size=128)
     films = sorted(str(p) for p in (d/'syn').rglob('*.png') if '.lesions' not in str(p) and '.lungs' not in str(p))
-    m = build_model('resnet10t', pretrained=False).eval(); m.config['size'] = 64
+    m = build_model('resnet10t', pretrained=False).eval(); m.config['size'] = 128
     m.input_check = fit_model_check(m, films[::2], films[1::2])
     save_model(m, d/'model')
     reader = FilmReader(d/'model')

@@ -28,7 +28,7 @@ def test_train_one_fold(items_csv, tmp_path):
     run = tmp_path/'run'
     r = cli('train', items_csv, '--out', run, '--epochs', '1', *TINY)
     assert 'macro-F1' in r.stdout
-    assert sorted(p.name for p in (run/'model').iterdir()) == ['config.json', 'model.safetensors']
+    assert sorted(p.name for p in (run/'model').iterdir()) == ['config.json', 'input_check.safetensors', 'model.safetensors']
     cfg = json.loads((run/'model'/'config.json').read_text())
     assert (cfg['arch'], cfg['size'], cfg['classes']) == ('resnet10t', 64, ['Covid', 'Normal', 'Pneumonia'])
     m = json.loads((run/'valid_metrics.json').read_text())

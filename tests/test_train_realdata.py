@@ -12,7 +12,7 @@ def test_train_dev_set(dev_data, tmp_path):
     r = subprocess.run([sys.executable, '-m', 'covidxray.cli', 'train', str(dev_data), '--out', str(run), '--arch', 'resnet10t',
                         '--no-pretrained', '--epochs', '2', '--size', '128'], capture_output=True, text=True, timeout=3600)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert sorted(p.name for p in (run/'model').iterdir()) == ['config.json', 'model.safetensors']
+    assert sorted(p.name for p in (run/'model').iterdir()) == ['config.json', 'input_check.safetensors', 'model.safetensors']
     m = json.loads((run/'valid_metrics.json').read_text())
     assert m['n_valid'] > 500 and m['f1_macro'] > 0.5   # measured 0.72; always predicting the majority class gives 0.22
     assert len(pd.read_csv(run/'history.csv')) == 2
