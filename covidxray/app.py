@@ -50,7 +50,7 @@ class FilmReader:
         "(the answer: file, pred (None where it does not answer), probabilities, in_domain, why, seconds; the pictures: overlay, lungs)."
         t0, path = time.perf_counter(), str(path)
         try:
-            paths, p, errs, x = next(iter(predict_batches(self.model, [path], ahead=0)))
+            (paths, p, errs, x), = list(predict_batches(self.model, [path], ahead=0))   # one batch; the loop closes
             r = prediction_rows(paths, p, errs, self.classes, x['verdict'], self.abstain).iloc[0]
         except Exception as e:                           # whatever a file does to the loop, the page says it, never a traceback
             return dict(file=Path(path).name, pred=None, error=f"{type(e).__name__}: {e}", seconds=time.perf_counter() - t0), {}

@@ -12,7 +12,7 @@ from sklearn import metrics as skm
 from scipy.stats import rankdata
 
 from .core import CLASSES, write_json, write_csv, atomic_path, device_info, get_device, pick_precision
-from .data import index_sources, NoLayout, scan_folder, inspect_images
+from .data import index_sources, NoLayout, scan_folder, inspect_images, BadImage
 from .folders import model_folders
 from .model import read_config
 from .predict import predict, predict_batches
@@ -370,9 +370,11 @@ def evaluation_table(data, # folders or CSVs `covidxray index` reads, or a folde
         return df[ok].drop(columns='reason').reset_index(drop=True), df[~ok].reset_index(drop=True)
 
 def _predict_checked(folders, items, **kwargs)->tuple:
-    "The probabilities of `items` and the input check's verdict (None where the model has no check)."
+    "The probabilities of `items` and the input check's verdict (None where the model has no check); an unreadable film raises."
     ps, vs = [], []
-    for _, p, _, x in predict_batches(folders, items, **kwargs): ps.append(p); vs.append(x['verdict'])
+    for _, p, errs, x in predict_batches(folders, items, **kwargs):
+        if any(errs): raise BadImage(next(e for e in errs if e))          # indexed as readable: it changed since
+        ps.append(p); vs.append(x['verdict'])
     dom = np.concatenate([v.in_domain.to_numpy(bool) for v in vs]) if vs and vs[0] is not None else None
     return np.concatenate(ps), dom
 

@@ -12,8 +12,8 @@ def cli(*args):
     assert r.returncode == 0, r.stderr[-3000:]
     return r
 
-EVAL_FILES = ['metrics.json', 'predictions.csv', 'confusion.png', 'confusion_normalized.png', 'roc.png', 'reliability.png']
-KEYS = {'n', 'accuracy', 'f1_macro', 'precision_macro', 'recall_macro', 'roc_auc_macro', 'ece', 'per_class', 'ci95'}
+EVAL_FILES = ['metrics.json', 'predictions.csv', 'confusion.png', 'confusion_normalized.png', 'roc.png', 'reliability.png', 'coverage_risk.png']
+KEYS = {'n', 'accuracy', 'f1_macro', 'precision_macro', 'recall_macro', 'roc_auc_macro', 'ece', 'per_class', 'ci95', 'coverage_risk'}
 
 def test_evaluate_and_audit_synthetic(tmp_path):
     src = make_synthetic(tmp_path/'train', n_per_class=8, size=96, seed=3)
@@ -30,7 +30,9 @@ def test_evaluate_and_audit_synthetic(tmp_path):
     r = cli('predict', tmp_path/'run', test, '--out', tmp_path/'preds.csv')
     assert 'broken.jpeg' in r.stdout and '1 unreadable skipped' in r.stdout
     t = pd.read_csv(tmp_path/'preds.csv', keep_default_na=False)
-    assert list(t.columns) == ['path', 'pred', 'p_Covid', 'p_Normal', 'p_Pneumonia', 'error'] and len(t) == 11
+    assert list(t.columns) == ['path', 'pred', 'p_Covid', 'p_Normal', 'p_Pneumonia', 'in_domain', 'in_domain_score',
+                               'check', 'in_domain_why', 'error'] and len(t) == 11   # a trained model carries its input check
+    assert set(t.in_domain[t.pred != '']) <= {'yes', 'no'} and (t.in_domain[t.pred == ''] == '').all()
     assert 'broken.jpeg: cannot be read' in t.error[t.pred == ''].item()
     from covidxray.predict import predict
     from covidxray.deploy import predict_int8

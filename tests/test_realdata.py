@@ -34,3 +34,23 @@ def test_ieee_findings_of_the_dev_set(dev_data):
     assert {'COVID-19, ARDS', 'Mycoplasma Bacterial Pneumonia'} <= set(ieee.orig_label)
     got = {f: ieee_label(f) for f in ieee.orig_label}
     assert got == {f: (lbl, '') for f, lbl in zip(ieee.orig_label, ieee.label, strict=True)}, got
+
+def test_the_film_check_on_real_laterals_and_ct(dev_data):
+    "The film check alone (thumbnails: no model), fitted on real frontal films, stops real lateral films and CT images and lets held-out frontal films through."
+    import numpy as np
+    import pytest
+    from covidxray.data import open_xray
+    from covidxray.inputcheck import film_thumbnail, fit_input_check
+    nf = dev_data.parent/'cxr256_notfrontal'
+    if not (nf/'metadata.csv').is_file(): pytest.skip(f'{nf} not found')
+    meta = pd.read_csv(dev_data/'metadata.csv')
+    pats = meta.patient_id.drop_duplicates().sample(frac=1, random_state=0)
+    fit, held = meta[meta.patient_id.isin(pats[:len(pats) * 3 // 4])], meta[~meta.patient_id.isin(pats[:len(pats) * 3 // 4])]
+    th = lambda files, root: np.stack([film_thumbnail(open_xray(root/f, size=64)) for f in files])
+    fit = fit.sample(900, random_state=0)
+    chk = fit_input_check(th(fit.file[:600], dev_data), th(fit.file[600:], dev_data))
+    other = pd.read_csv(nf/'metadata.csv')
+    flagged = {k: 1 - chk.verdict(th(other.file[other.kind == k], nf)).in_domain.mean() for k in ('Lateral', 'CT')}
+    false_alarms = 1 - chk.verdict(th(held.file.sample(300, random_state=0), dev_data)).in_domain.mean()
+    assert flagged['Lateral'] >= 0.85 and flagged['CT'] >= 0.9, flagged           # bench/inputcheck_cpu.md: 93%, 98%
+    assert false_alarms <= 0.12, false_alarms                                       # 95% pass on the fitting films
