@@ -18,7 +18,7 @@ from .folders import CONFIG, SEGMENTER, ONNX, ONNX_INT8, INPUT_CHECK, model_fold
 from .inputs import input_spec
 from .data import image_paths
 from .lungs import save_segmenter, load_segmenter
-from .model import XrayModel, BadModelFolder, read_config, load_model, lung_segmenter, attach_segmenter
+from .model import XrayModel, PooledOutputs, BadModelFolder, read_config, load_model, lung_segmenter, attach_segmenter
 from .predict import sample_inputs, predict
 from .calibration import softmax
 
@@ -48,7 +48,7 @@ def preprocess_config(cfg:dict, # a model's configuration (`model.config`, or an
 
 # %% ../nbs/10a_export.ipynb #36b22760
 class OnnxModel(nn.Module):
-    "An exported model run by ONNX Runtime on the CPU, called like an `XrayModel`: normalised N x 3 x H x W in, logits out."
+    "An exported model run by ONNX Runtime on the CPU, called like an `XrayModel`: normalised N x 3 x H x W in, logits out (and the pooled features, `forward_pooled`)."
     def __init__(self, path:str|Path, # the .onnx file
                  config:dict, # the model's configuration (the config.json beside it)
                  threads:int|None=None, # ONNX Runtime's intra-op threads; None: PyTorch's (`torch.get_num_threads()`)
@@ -65,17 +65,25 @@ class OnnxModel(nn.Module):
                                  "Export it again: covidxray export MODEL --onnx --out DIR.") from None
         inp, outs = self.session.get_inputs(), self.session.get_outputs()
         n, side = len(config['classes']), input_spec(config).size
-        if len(inp) != 1 or list(inp[0].shape[1:]) != [3, side, side] or len(outs) != 1 or outs[0].shape[-1] != n:
+        if len(inp) != 1 or list(inp[0].shape[1:]) != [3, side, side] or len(outs) not in (1, 2) or outs[0].shape[-1] != n:
             raise BadModelFolder(f"{self.path} takes {[i.shape for i in inp]} and gives {[o.shape for o in outs]}, but its "
                                  f"config.json says {side} px inputs and {n} classes: export the model again.")
         self.input_name, self.side = inp[0].name, side
+        self.gives_features = len(outs) == 2               # logits and pooled features; an export from before: logits only
 
-    def forward(self, x:torch.Tensor)->torch.Tensor:
+    def _run(self, x:torch.Tensor)->list:
         if tuple(x.shape[1:]) != (3, self.side, self.side):
             raise ValueError(f"{self.path} was exported for 3 x {self.side} x {self.side} inputs, not {tuple(x.shape[1:])}: "
                              "predict without size=.")
-        out = self.session.run(None, {self.input_name: np.ascontiguousarray(x.detach().float().cpu().numpy())})[0]
-        return torch.from_numpy(out).to(x.device)
+        out = self.session.run(None, {self.input_name: np.ascontiguousarray(x.detach().float().cpu().numpy())})
+        return [torch.from_numpy(o).to(x.device) for o in out]
+
+    def forward(self, x:torch.Tensor)->torch.Tensor: return self._run(x)[0]
+
+    def forward_pooled(self, x:torch.Tensor)->tuple:
+        "(logits, pooled features), as `XrayModel.forward_pooled` gives them: what the input check reads."
+        if not self.gives_features: raise ValueError(f"{self.path} gives logits only: export the model again for its features.")
+        return tuple(self._run(x))
 
 def load_onnx(folder:str|Path, # an export folder (`export_onnx`)
               int8:bool=False, # run model.int8.onnx rather than model.onnx
@@ -98,15 +106,16 @@ class ExportMismatch(ValueError):
     "An exported model whose outputs differ from the PyTorch model's."
 
 def _to_onnx(model:nn.Module, path:Path, x:torch.Tensor, opset:int|None, dynamo:bool):
-    "Write `model` as ONNX to `path`: input `input` with a dynamic batch axis, output `logits`, the weights in the file."
-    kw = dict(input_names=['input'], output_names=['logits'], opset_version=opset)
+    "Write `model` (`model.PooledOutputs`) as ONNX to `path`: input `input` with a dynamic batch axis, outputs logits and features, the weights in the file."
+    names = list(PooledOutputs.names if isinstance(model, PooledOutputs) else PooledOutputs.names[:1])
+    kw = dict(input_names=['input'], output_names=names, opset_version=opset)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')                            # the exporters' deprecation and tracer warnings
         if dynamo:
             import onnxscript  # noqa: F401  (the exporter needs it: fail here, with the extra's name, not deep in torch)
             p = torch.onnx.export(model, (x,), dynamo=True, dynamic_shapes=({0: torch.export.Dim('batch')},), verbose=False, **kw)
             p.save(str(path), external_data=False)
-        else: torch.onnx.export(model, (x,), str(path), dynamo=False, dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}}, **kw)
+        else: torch.onnx.export(model, (x,), str(path), dynamo=False, dynamic_axes={k: {0: 'batch'} for k in ('input', *names)}, **kw)
 
 def _cpu_has_vnni()->bool:
     "Whether this CPU has int8 dot-product instructions (AVX512-VNNI, AVX-VNNI or AMX)."
@@ -164,27 +173,28 @@ def export_onnx(model, # a float covidxray model, or its folder
     x = (sample_inputs(model, images, n) if images is not None
          else torch.randn(4, 3, side, side, generator=torch.Generator().manual_seed(0)))
     with atomic_folder(out, ours=lambda f: (f/ONNX).is_file(), what=f'covidxray export folder ({ONNX})') as tmp:
-        _to_onnx(model, tmp/ONNX, x[:2], opset, dynamo)
+        _to_onnx(PooledOutputs(model), tmp/ONNX, x[:2], opset, dynamo)
         onx.checker.check_model(str(tmp/ONNX))
-        with torch.no_grad(): ref = model(x).numpy()
-        got = OnnxModel(tmp/ONNX, cfg)(x).numpy()
+        with torch.no_grad(): ref, ref_f = (t.numpy() for t in model.forward_pooled(x))
+        got, got_f = (t.numpy() for t in OnnxModel(tmp/ONNX, cfg).forward_pooled(x))
         dl, dp = float(np.abs(got - ref).max()), float(np.abs(softmax(got) - softmax(ref)).max())
-        if not dp <= tol:
+        df = float(np.abs(got_f - ref_f).max() / max(float(np.abs(ref_f).max()), 1e-12))   # relative to the features' scale
+        if not (dp <= tol and df <= 10 * tol):
             raise ExportMismatch(f"ONNX Runtime's probabilities differ from PyTorch's by up to {dp:.2g} (logits by {dl:.2g}; "
-                                 f"tolerance {tol:g}) on {len(x)} images: {out} not written. Try the other exporter "
-                                 f"(dynamo={not dynamo}) or another opset.")
+                                 f"tolerance {tol:g}), its features by {df:.2g} of their scale (tolerance {10 * tol:g}) on "
+                                 f"{len(x)} images: {out} not written. Try the other exporter (dynamo={not dynamo}) or another opset.")
         opsets = {o.domain or 'ai.onnx': o.version for o in onx.load(str(tmp/ONNX), load_external_data=False).opset_import}
         info = dict(file=ONNX, opset=opsets.get('ai.onnx'), exporter='dynamo' if dynamo else 'torchscript', input='input',
-                    output='logits', dynamic_axes=['batch'], torch=torch.__version__, onnx=onx.__version__, onnxruntime=ort.__version__,
+                    outputs=list(PooledOutputs.names), dynamic_axes=['batch'], torch=torch.__version__, onnx=onx.__version__, onnxruntime=ort.__version__,
                     check=dict(n=len(x), images='given' if images is not None else 'random', max_abs_diff_logits=dl,
-                               max_abs_diff_probs=dp))
+                               max_abs_diff_probs=dp, max_rel_diff_features=df))
         if int8:
             q = quantize_onnx(tmp/ONNX, tmp/ONNX_INT8, x.numpy())
             p8 = softmax(OnnxModel(tmp/ONNX_INT8, cfg)(x).numpy())
             info['int8'] = dict(q, check_agreement=float((p8.argmax(1) == ref.argmax(1)).mean()),
                                 check_max_abs_diff_probs=float(np.abs(p8 - softmax(ref)).max()))
         if cfg.get('roi'): save_segmenter(lung_segmenter(model), tmp/SEGMENTER)   # the crop's segmenter, in PyTorch
-        if getattr(model, 'input_check', None) is not None: model.input_check.save(tmp/INPUT_CHECK)   # its film check runs with any engine
+        if getattr(model, 'input_check', None) is not None: model.input_check.save(tmp/INPUT_CHECK)   # asked of every film, as with PyTorch
         (tmp/CONFIG).write_text(json.dumps({**cfg, 'onnx': info, 'preprocess': preprocess_config(cfg)}, indent=1, default=str) + '\n')
     return dict(out=Path(out), **info)
 

@@ -26,9 +26,9 @@ from .folders import CONFIG, WEIGHTS, SEGMENTER, MODEL_FOLDER, INPUT_CHECK, is_m
 from .inputcheck import InputCheck
 
 # %% auto #0
-__all__ = ['ARCHS', 'MODEL_FORMAT', 'ArchConfig', 'UnknownArch', 'arch_config', 'XrayModel', 'build_model', 'xray_loss',
-           'save_model', 'BadModelFolder', 'weights_sha256', 'read_config', 'tidy_model_folder', 'load_model',
-           'attach_segmenter', 'lung_segmenter', 'input_boxes', 'item_paths']
+__all__ = ['ARCHS', 'MODEL_FORMAT', 'ArchConfig', 'UnknownArch', 'arch_config', 'XrayModel', 'PooledOutputs', 'build_model',
+           'xray_loss', 'save_model', 'BadModelFolder', 'weights_sha256', 'read_config', 'tidy_model_folder',
+           'load_model', 'attach_segmenter', 'lung_segmenter', 'input_boxes', 'item_paths']
 
 # %% ../nbs/05_model.ipynb #8b69d1d2
 @dataclass(frozen=True)
@@ -112,6 +112,13 @@ class XrayModel(nn.Module):
             with torch.no_grad(): f = self.features(x)
         else: f = self.features(x)
         return self.head(f), f.float().mean((2, 3))
+
+class PooledOutputs(nn.Module):
+    "`model` with two outputs, (logits, pooled features): what the ONNX and OpenVINO conversions trace, so their engines feed the input check too."
+    names = ('logits', 'features')   # the outputs' names in an export
+    def __init__(self, model:XrayModel):
+        super().__init__(); self.model, self.training = model, model.training   # the model's mode: an exporter traces what it is
+    def forward(self, x): return self.model.forward_pooled(x)
 
 # %% ../nbs/05_model.ipynb #1832e265
 def _cam_layer(model:XrayModel, ac:ArchConfig)->str:

@@ -16,7 +16,7 @@ from .folders import OPENVINO, OV_XML, OV_STAMP, OV_INT8_XML, OV_INT8_REPORT, SE
 from .data import load_items
 from .inputs import input_spec
 from .lungs import load_segmenter
-from .model import load_model, read_config, attach_segmenter
+from .model import load_model, read_config, attach_segmenter, PooledOutputs
 from .predict import sample_inputs
 
 # %% auto #0
@@ -33,19 +33,20 @@ def openvino_lib():
 def conversion_stamp(cfg:dict, # a model folder's config (`model.read_config`)
                     )->dict:
     "What an OpenVINO conversion of this model is valid for: its weights, its input side, and OpenVINO's version."
-    return dict(weights_sha256=cfg.get('weights_sha256'), size=input_spec(cfg).size, openvino=openvino_lib().__version__)
+    return dict(weights_sha256=cfg.get('weights_sha256'), size=input_spec(cfg).size, openvino=openvino_lib().__version__,
+                outputs=list(PooledOutputs.names))
 
 # %% ../nbs/10d_openvino.ipynb #695f1cf5
 def convert_openvino(folder:str|Path, # a model folder (`model.save_model`)
                      out:str|Path|None=None, # where to write model.xml/.bin and conversion.json; default: FOLDER/openvino
                     )->Path:
-    "Convert the model folder's float network to OpenVINO IR (fp32, any batch) in `out`, atomically; the folder written."
+    "Convert the model folder's float network to OpenVINO IR (fp32, any batch; outputs logits and pooled features) in `out`, atomically; the folder written."
     ov, folder = openvino_lib(), Path(folder)
     m, cfg = load_model(folder), read_config(folder)
     side = input_spec(m).size
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter('ignore')                    # the tracer's deprecation notices, not the user's business
-        ir = ov.convert_model(m.eval(), example_input=torch.zeros(1, 3, side, side), input=[ov.PartialShape([-1, 3, side, side])])
+        ir = ov.convert_model(PooledOutputs(m.eval()), example_input=torch.zeros(1, 3, side, side), input=[ov.PartialShape([-1, 3, side, side])])
     with atomic_folder(out or folder/OPENVINO, ours=lambda d: (Path(d)/OV_STAMP).is_file(), what='OpenVINO conversion folder') as tmp:
         ov.save_model(ir, tmp/OV_XML, compress_to_fp16=False)
         (tmp/OV_STAMP).write_text(json.dumps(conversion_stamp(cfg), indent=1) + '\n')
@@ -65,7 +66,7 @@ def openvino_ir(folder:str|Path, # a model folder
 OV_PRECISIONS, OV_HINTS = {'fp32': 'f32', 'bf16': 'bf16'}, ('latency', 'throughput')
 
 class OpenVinoModel(nn.Module):
-    "A model folder's network compiled by OpenVINO for the CPU, called like an `XrayModel`: normalised N x 3 x H x W in, logits out."
+    "A model folder's network compiled by OpenVINO for the CPU, called like an `XrayModel`: normalised N x 3 x H x W in, logits out (and the pooled features, `forward_pooled`)."
     def __init__(self, xml:str|Path, # the IR (`openvino_ir`)
                  config:dict, # the model's configuration
                  precision:str='fp32', # OpenVINO's inference precision: 'fp32' or 'bf16' (native bf16 CPUs only)
@@ -88,8 +89,16 @@ class OpenVinoModel(nn.Module):
         name = 'openvino-int8' if int8 else 'openvino' if precision == 'fp32' else f'openvino-{precision}'
         self.config = dict(config, engine=name, inference_precision=precision, hint=hint, **({'precision': 'int8'} if int8 else {}))
         self.side = input_spec(config).size
+        self.gives_features = len(self.compiled.outputs) == 2   # logits and pooled features; a conversion from before: logits only
 
-    def forward(self, x:torch.Tensor)->torch.Tensor:
+    def forward(self, x:torch.Tensor)->torch.Tensor: return self._run(x)[0]
+
+    def forward_pooled(self, x:torch.Tensor)->tuple:
+        "(logits, pooled features), as `XrayModel.forward_pooled` gives them: what the input check reads."
+        if not self.gives_features: raise ValueError("This network gives logits only: convert the model again for its features.")
+        return tuple(self._run(x))
+
+    def _run(self, x:torch.Tensor)->list:
         if tuple(x.shape[1:]) != (3, self.side, self.side):
             raise ValueError(f"This model was converted for 3 x {self.side} x {self.side} inputs, not {tuple(x.shape[1:])}: predict without size=.")
         a = np.ascontiguousarray(x.detach().float().cpu().numpy())
@@ -99,8 +108,8 @@ class OpenVinoModel(nn.Module):
             for r, p in zip(busy, parts, strict=True): r.start_async({0: p}); started.append(r)
         finally:
             for r in started: r.wait()                     # Ctrl-C between two starts never leaves a request running
-        out = np.concatenate([r.get_output_tensor(0).data.copy() for r in busy])
-        return torch.from_numpy(out).to(x.device)
+        return [torch.from_numpy(np.concatenate([r.get_output_tensor(k).data.copy() for r in busy])).to(x.device)
+                for k in range(len(self.compiled.outputs))]
 
 # %% ../nbs/10d_openvino.ipynb #a06f6c94
 def openvino_members(folders, # model folders

@@ -25,8 +25,8 @@ from .inputcheck import InputCheck, film_thumbnail, fit_input_check, THUMB
 from .folders import INPUT_CHECK
 
 # %% auto #0
-__all__ = ['decode_ahead', 'predict_batches', 'predict', 'embed', 'sample_inputs', 'prediction_rows', 'predict_paths',
-           'write_predictions', 'fit_model_check']
+__all__ = ['decode_ahead', 'gives_features', 'predict_batches', 'predict', 'embed', 'sample_inputs', 'prediction_rows',
+           'predict_paths', 'write_predictions', 'fit_model_check']
 
 # %% ../nbs/05b_predict.ipynb #1ca0c22b
 def _members(models)->list:
@@ -77,6 +77,10 @@ class _Views(torch.utils.data.Dataset):
         except BadImage as e:
             return [torch.zeros(3, s.size, s.size) for s, _, _ in self.views], False, str(e), np.zeros(THUMB * THUMB, np.float32)
 
+def gives_features(m)->bool:
+    "Whether member `m` hands back its pooled features beside the logits (`forward_pooled`): an `XrayModel`, or an exported network with both outputs."
+    return isinstance(m, XrayModel) or bool(getattr(m, 'gives_features', False))
+
 def _check_of(check, ms):
     "The input check to ask: the one given, or (auto) the first model's own; None for none."
     if check is None or check is False: return None
@@ -113,7 +117,7 @@ def predict_batches(models, # a model, a model folder, or a list of them (an ens
     keys = list(dict.fromkeys(key(k, j) for k in range(len(ms)) for j in range(len(views))))   # each distinct input, made once
     Ts = [temperature if temperature is not None else m.config.get('temperature', 1.0) for m in ms]
     chk = _check_of(check, ms)
-    pooled = isinstance(ms[0], XrayModel) and (features or (chk is not None and chk.has_features))   # one pass gives both
+    pooled = gives_features(ms[0]) and (features or (chk is not None and chk.has_features))   # one pass gives both
     was_training = [m.training for m in ms]
     ms = [m.to(device).eval() for m in ms]
     dl = torch.utils.data.DataLoader(_Views(paths, [(s, views[j], boxes[k] if k is not None else None) for s, j, k in keys]),
@@ -249,7 +253,7 @@ def write_predictions(model, # model folder, run folder or all-folds run folder
     real = Path(os.path.realpath(out))                      # a symlink's target is the table; a device or FIFO is written through
     partial = real if real.exists() and not real.is_file() else real.with_name(f'{real.stem}.partial{real.suffix}')
     r = dict(out=out, n=len(paths), done=0, counts={c: 0 for c in classes}, skipped=[], interrupted=False, kept=None,
-             check=None if check is None else 'film+features' if check.has_features and (not members or isinstance(ms[0], XrayModel)) else 'film',
+             check=None if check is None else 'film+features' if check.has_features and (not members or gives_features(ms[0])) else 'film',
              out_of_domain=0, abstained=0)
     with atomic_path(partial) as tmp, open(tmp, 'wb') as f:
         batches, good = predict_batches(ms, paths, check=check, **kwargs), 0
