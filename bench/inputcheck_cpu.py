@@ -9,9 +9,11 @@ source), on the real lateral films and CT slices beside the checkout, on corrupt
 of the training sources for each candidate score: the maximum softmax probability (the model's confidence), the film
 check alone, the feature check alone, and the two together (the smaller tail share: what `InputCheck.verdict` uses).
 The seconds the check adds per film are timed against the forward pass. The CPU's name and flags are recorded.
+With `--engine NAME` (e.g. openvino, whose network gives the pooled features too) every picture is also read by that
+engine: the share it flags, and the share of pictures whose verdict is the torch engine's.
 
     HF_HUB_OFFLINE=1 NO_ALBUMENTATIONS_UPDATE=1 .venv/bin/python bench/inputcheck_cpu.py RUN/model DEV_ITEMS.csv \
-        --siim SIIM_ITEMS.csv [--notfrontal ../shared/data/cxr256_notfrontal] [--n-siim 600] [--n-corrupt 120] [--json OUT]
+        --siim SIIM_ITEMS.csv [--notfrontal ../shared/data/cxr256_notfrontal] [--n-siim 600] [--n-corrupt 120] [--engine openvino] [--json OUT]
 """
 import argparse, json, os, tempfile, time, warnings
 from pathlib import Path
@@ -46,6 +48,7 @@ def main():
     ap.add_argument('--notfrontal', default=str(Path(__file__).resolve().parents[2]/'shared'/'data'/'cxr256_notfrontal'))
     ap.add_argument('--fold', type=int, default=0); ap.add_argument('--n-siim', type=int, default=600)
     ap.add_argument('--n-corrupt', type=int, default=120); ap.add_argument('--json', default=None)
+    ap.add_argument('--engine', default=None, help='also read every picture with this engine (covidxray.engines)')
     a = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     m, items = load_model(a.model), pd.read_csv(a.items)
@@ -67,12 +70,20 @@ def main():
         sets[f'{k}' + (' (plausible: not counted)' if k in PLAUSIBLE else '')] = fs
     sets['not X-rays (matplotlib samples)'] = [str(p) for p in not_films(tmp/'pics')]
     got = {k: read(m, v) for k, v in sets.items()}
+    if a.engine:
+        from covidxray.engines import load_engine
+        [em] = load_engine(a.model, a.engine)
+        got_e = {k: read(em, v) for k, v in sets.items()}
     sc = {k: scores(chk, *v) for k, v in got.items()}
     ref = sc['dev, held-out half of fold']
     rows = []
     for k, v in got.items():
         verdict = chk.verdict(v[1], v[2]); film_only = chk.verdict(v[1])
         r = dict(kind=k, n=len(v[0]), flagged=float((~verdict.in_domain).mean()), flagged_film_only=float((~film_only.in_domain).mean()))
+        if a.engine:
+            ve = chk.verdict(got_e[k][1], got_e[k][2])
+            r.update({f'flagged_{a.engine}': float((~ve.in_domain).mean()), f'check_{a.engine}': ve.check[0],
+                      f'same_verdict_{a.engine}': float((ve.in_domain.values == verdict.in_domain.values).mean())})
         if k != 'dev, held-out half of fold':
             for s in ref: r[f'auroc_{s}'] = float(roc_auc_score(np.r_[np.zeros(len(ref[s])), np.ones(len(sc[k][s]))], np.r_[ref[s], sc[k][s]]))
         rows.append(r); print(r, flush=True)
@@ -82,7 +93,7 @@ def main():
         m(x); t0 = time.perf_counter(); [m(x) for _ in range(5)]; fwd = (time.perf_counter() - t0) / 40
     t, f = got['dev, held-out half of fold'][1][:8], got['dev, held-out half of fold'][2][:8]
     chk.verdict(t, f); t0 = time.perf_counter(); [chk.verdict(t, f) for _ in range(20)]; ver = (time.perf_counter() - t0) / 160
-    rec = dict(model=a.model, fold=a.fold, check=repr(chk), fit_s=round(fit_s, 1), n_bank=len(chk.bank), rows=rows,
+    rec = dict(model=a.model, fold=a.fold, engine=a.engine, check=repr(chk), fit_s=round(fit_s, 1), n_bank=len(chk.bank), rows=rows,
                forward_ms_per_film=round(fwd * 1e3, 2), check_ms_per_film=round(ver * 1e3, 3), cpu=device_info('cpu'))
     print(json.dumps({k: v for k, v in rec.items() if k != 'rows'}, indent=1))
     if a.json: Path(a.json).write_text(json.dumps(rec, indent=1) + '\n')
