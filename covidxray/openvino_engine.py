@@ -94,7 +94,7 @@ class OpenVinoModel(nn.Module):
     def forward(self, x:torch.Tensor)->torch.Tensor: return self._run(x)[0]
 
     def forward_pooled(self, x:torch.Tensor)->tuple:
-        "(logits, pooled features), as `XrayModel.forward_pooled` gives them: what the input check reads."
+        "(logits, pooled features), as an `XrayModel`'s `forward_pooled` gives them: what the input check reads."
         if not self.gives_features: raise ValueError("This network gives logits only: convert the model again for its features.")
         return tuple(self._run(x))
 
