@@ -15,10 +15,10 @@ import torch
 # %% auto #0
 __all__ = ['CLASSES', 'LABEL_DEFINITIONS', 'LABEL_ALIASES', 'EXCLUDED_LABELS', 'DATA_DEFAULTS', 'HOST_HINTS', 'PRECISIONS',
            'BF16_AGREEMENT', 'CPU_FLAGS', 'LOCK_FILE', 'label_definition', 'label_key', 'UnknownLabel',
-           'canonical_label', 'notebook_host', 'data_path', 'seed_everything', 'get_device', 'cpu_has_fast_bf16',
-           'pick_precision', 'autocast_dtype', 'device_info', 'check_device', 'atomic_path', 'DiskFull', 'disk_full',
-           'atomic_folder', 'NotOurs', 'check_replaceable', 'OutputIsInput', 'check_output', 'write_json', 'write_csv',
-           'write_csvs', 'load_csv', 'printable', 'path_reason', 'Busy', 'folder_lock']
+           'canonical_label', 'notebook_host', 'data_path', 'seed_everything', 'spread_evenly', 'get_device',
+           'cpu_has_fast_bf16', 'pick_precision', 'autocast_dtype', 'device_info', 'check_device', 'atomic_path',
+           'DiskFull', 'disk_full', 'atomic_folder', 'NotOurs', 'check_replaceable', 'OutputIsInput', 'check_output',
+           'write_json', 'write_csv', 'write_csvs', 'load_csv', 'printable', 'path_reason', 'Busy', 'folder_lock']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 CLASSES = ('Covid', 'Normal', 'Pneumonia')
@@ -113,6 +113,13 @@ def seed_everything(seed:int=0, # the seed for random, numpy and torch
     if torch.cuda.is_available(): torch.cuda.manual_seed_all(seed)
     if deterministic:
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+
+# %% ../nbs/00_core.ipynb #353d6619
+def spread_evenly(n:int, # how many there are
+                  k:int, # how many to take
+                 )->np.ndarray:
+    "At most `k` distinct indices into `n` items, spread evenly from the first to the last (sorted; all of them when `k >= n`)."
+    return np.unique(np.linspace(0, n - 1, min(n, k)).round().astype(int)) if n and k > 0 else np.zeros(0, int)
 
 # %% ../nbs/00_core.ipynb #7d7431fa
 def get_device(device:str|torch.device|None=None, # 'cpu', 'cuda', 'cuda:1', 'mps'; None picks the best available

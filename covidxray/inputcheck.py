@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from .core import spread_evenly
 from .folders import INPUT_CHECK
 
 # %% auto #0
@@ -132,10 +133,9 @@ def fit_input_check(thumbs:np.ndarray, # (N, THUMB**2) training films' thumbnail
     from sklearn.covariance import LedoitWolf
     thumbs, valid_thumbs = np.asarray(thumbs, np.float32), np.asarray(valid_thumbs, np.float32)
     if len(thumbs) < 2 or len(valid_thumbs) < 2: raise ValueError("The input check needs at least 2 training and 2 validation films.")
-    keep = np.unique(np.linspace(0, len(thumbs) - 1, min(bank, len(thumbs))).round().astype(int))
-    chk = InputCheck(thumbs[keep], np.zeros(1), 0.0, k=k, passing=passing)
-    chk.ref_film = np.sort(chk.film_score(valid_thumbs))
-    p_film = _tail(chk.ref_film, chk.ref_film)
+    chk = InputCheck(thumbs[spread_evenly(len(thumbs), bank)], np.zeros(1), 0.0, k=k, passing=passing)
+    chk.ref_film = np.sort(film := chk.film_score(valid_thumbs))
+    p_film = _tail(chk.ref_film, film)
     chk.alpha_film = float(np.quantile(p_film, 1 - passing))
     if feats is not None and valid_feats is not None:
         feats = np.asarray(feats, np.float64)
@@ -143,7 +143,6 @@ def fit_input_check(thumbs:np.ndarray, # (N, THUMB**2) training films' thumbnail
         groups = [feats[y == c] for c in np.unique(y) if (y == c).sum() >= 2]
         chk.means = np.stack([g.mean(0) for g in groups])
         chk.precision = LedoitWolf().fit(np.concatenate([g - g.mean(0) for g in groups])).precision_
-        chk.ref_feat = np.sort(chk.feature_score(valid_feats))
-        p = np.minimum(_tail(chk.ref_film, chk.film_score(valid_thumbs)), _tail(chk.ref_feat, chk.feature_score(valid_feats)))
-        chk.alpha = float(np.quantile(p, 1 - passing))
+        chk.ref_feat = np.sort(feat := chk.feature_score(valid_feats))
+        chk.alpha = float(np.quantile(np.minimum(p_film, _tail(chk.ref_feat, feat)), 1 - passing))
     return chk

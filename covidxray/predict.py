@@ -16,7 +16,7 @@ from torch import nn
 from fastcore.meta import delegates
 from fastprogress.fastprogress import progress_bar
 
-from .core import get_device, pick_precision, autocast_dtype, atomic_path
+from .core import get_device, pick_precision, autocast_dtype, atomic_path, spread_evenly
 from .data import image_paths, open_xray, BadImage
 from .inputs import input_spec, XrayFiles, TTA_VIEWS, xray_pixels, to_model_input, read_side
 from .folders import model_folders
@@ -186,14 +186,16 @@ def sample_inputs(model:nn.Module, # a loaded model (its input spec and lung cro
                   size:int|None=None, # input side; default: the model's own
                  )->torch.Tensor:
     "`n` readable films spread evenly over `items`, as `model` reads them: the batch that checks an export and calibrates int8."
-    def spread(k, m): return np.unique(np.linspace(0, k - 1, min(k, m)).round().astype(int)) if k else np.zeros(0, int)
-    paths = item_paths(items)
-    idx = spread(len(paths), 2 * n)                                   # twice as many as asked: some may be unreadable
-    take = items.iloc[idx] if isinstance(items, pd.DataFrame) else [paths[i] for i in idx]
+    take = _evenly(items, 2 * n)                                      # twice as many as asked: some may be unreadable
     ds = XrayFiles(item_paths(take), input_spec(model, size), skip_bad=True, boxes=input_boxes(model, take))
     xs = [x for x, ok in (ds[i] for i in range(len(ds))) if ok]
-    if not xs: raise ValueError(f"None of the {len(idx)} images taken to check or calibrate the model could be read.")
-    return torch.stack([xs[i] for i in spread(len(xs), n)])
+    if not xs: raise ValueError(f"None of the {len(ds)} images taken to check or calibrate the model could be read.")
+    return torch.stack([xs[i] for i in spread_evenly(len(xs), n)])
+
+def _evenly(items, k:int):
+    "At most `k` of `items` (paths, or a table's rows) spread evenly over them (`core.spread_evenly`)."
+    paths = item_paths(items); idx = spread_evenly(len(paths), k)
+    return items.iloc[idx] if isinstance(items, pd.DataFrame) else [paths[i] for i in idx]
 
 # %% ../nbs/05b_predict.ipynb #0fe1a39b
 def prediction_rows(paths, # a batch's image paths
@@ -287,9 +289,7 @@ def fit_model_check(model, # a model, or a model folder
                     **kwargs, # how to read them: bs, device, precision, num_workers (`predict_batches`)
                    ):
     "The model's `inputcheck.InputCheck`: fitted on `train`'s thumbnails and pooled features, its thresholds set on `valid`."
-    m = model if isinstance(model, nn.Module) else load_model(model)
-    idx = np.unique(np.linspace(0, len(item_paths(train)) - 1, min(bank, len(item_paths(train)))).round().astype(int))
-    train = train.iloc[idx] if isinstance(train, pd.DataFrame) else [item_paths(train)[i] for i in idx]
+    m, train = (model if isinstance(model, nn.Module) else load_model(model)), _evenly(train, bank)
     def read(items):
         th, fs, ok = [], [], []
         for _, p, _, x in predict_batches(m, items, check=None, features=True, **kwargs):
