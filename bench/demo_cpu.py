@@ -15,7 +15,9 @@ warnings.filterwarnings('ignore')
 os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
 
 import numpy as np
-from covidxray.synthetic import synthetic_lesions
+from pathlib import Path
+from covidxray.synthetic import make_synthetic, synthetic_lesions
+from covidxray.folders import MODEL
 from covidxray.predict import predict
 from covidxray.demo import demo
 from covidxray.gradcam import load_inputs, load_mask, cam_maps, cam_in_lesion
@@ -30,9 +32,14 @@ def lesion_scores(model, test, layers):
     masks = np.stack([load_mask(k, model) for k in right['mask']])
     targets = [classes.index(c) for c in right.label]
     out = {}
+    def scaled(c): lo, hi = c.min((1, 2), keepdims=True), c.max((1, 2), keepdims=True); return (c - lo) / np.maximum(hi - lo, 1e-7)
     for spec in layers:
         layer, method = (spec.split(':') + ['gradcam'])[:2]
-        cams = cam_maps(model, x, layer, method=method, targets=targets)
+        # LAYER+LAYER: the mean of the layers' maps (pytorch-grad-cam's own way with several target layers);
+        # LAYER*LAYER: their product (a position must be lit in both), each rescaled to [0, 1]
+        fuse, names = ('*', layer.split('*')) if '*' in layer else ('+', layer.split('+'))
+        maps = [cam_maps(model, x, n, method=method, targets=targets) for n in names]
+        cams = maps[0] if len(maps) == 1 else scaled(np.prod(maps, 0) if fuse == '*' else np.mean(maps, 0))
         r = cam_in_lesion(cams, masks); per = r.pop('per_image')
         r['by_class'] = {c: (float(per.share[right.label.values[per['index']] == c].mean()),
                              float(per.hit[right.label.values[per['index']] == c].mean())) for c in ('Covid', 'Pneumonia')}
@@ -45,11 +52,15 @@ def main():
     ap.add_argument('--arch', default='tf_efficientnet_lite0'); ap.add_argument('--freeze', type=int, default=2)
     ap.add_argument('--epochs', type=int, default=3); ap.add_argument('--lr', type=float, default=4e-3)
     ap.add_argument('--bn', default='keep', choices=['keep', 'train']); ap.add_argument('--bs', type=int, default=32)
-    ap.add_argument('--layers', default='body.blocks.5,body.blocks.6', help='layers to score, each LAYER or LAYER:METHOD (a `gradcam.CAM_METHODS` key; default gradcam)'); ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--layers', default='body.blocks.5,body.blocks.6', help='layers to score, each LAYER or LAYER:METHOD (a `gradcam.CAM_METHODS` key; default gradcam); LAYER+LAYER fuses maps by their mean, LAYER*LAYER by their product'); ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--keep', default=None, help='a folder to keep the films and the trained model in (default: a temporary one)')
+    ap.add_argument('--score', default=None, help='train nothing: score the CAMs of the model a run with --keep DIR left in DIR (same --size, --n-per-class, --seed)')
     a = ap.parse_args()
     print(cpu_facts(), flush=True)
     from covidxray.model import load_model
+    if a.score:   # the demo's external test set again (drawn deterministically from its seed), the kept model
+        test = make_synthetic(Path(a.score)/'data'/'test', n_per_class=max(10, a.n_per_class // 5), layout='radiography', size=a.size, seed=a.seed + 1)
+        return print_cams(lesion_scores(load_model(Path(a.score)/'run'/MODEL), test, a.layers.split(',')))
     with tempfile.TemporaryDirectory() as tmp:
         r = demo(a.keep or tmp, n_per_class=a.n_per_class, seed=a.seed, gradcam=False, n_boot=200, arch=a.arch,
                  pretrained=a.arch.startswith('tf_'), size=a.size, bs=a.bs, freeze_epochs=a.freeze, epochs=a.epochs, lr=a.lr,
@@ -58,9 +69,13 @@ def main():
         s, v, rep = r['seconds'], r['valid'], r['report']
         print(f"\n{vars(a)}\ndata {s['data']:.0f} s, training {s['train']:.0f} s; validation macro-F1 {v['f1_macro']:.3f}; "
               f"external macro-F1 {rep['f1_macro']:.3f} {rep['ci95']['f1_macro']}")
-        for layer, c in cams.items():
-            print(f"  Grad-CAM {layer}: n={c['n']}, in-lesion share {c['share']:.3f} / area {c['area']:.3f} = {c['ratio']:.2f}x "
-                  f"(another film's lesion {c['shuffled_ratio']:.2f}x), peak in lesion {c['hit_rate']:.2f} (chance {c['hit_chance']:.2f}); "
-              + ', '.join(f"{k} share {v[0]:.3f} hit {v[1]:.2f}" for k, v in c['by_class'].items()))
+        print_cams(cams)
+
+def print_cams(cams):
+    "One line per scored layer: share, ratio, shuffled ratio, hit rate, per class."
+    for layer, c in cams.items():
+        print(f"  Grad-CAM {layer}: n={c['n']}, in-lesion share {c['share']:.3f} / area {c['area']:.3f} = {c['ratio']:.2f}x "
+              f"(another film's lesion {c['shuffled_ratio']:.2f}x), peak in lesion {c['hit_rate']:.2f} (chance {c['hit_chance']:.2f}); "
+              + ', '.join(f"{k} share {v[0]:.3f} hit {v[1]:.2f}" for k, v in c['by_class'].items()), flush=True)
 
 if __name__ == '__main__': main()

@@ -91,7 +91,7 @@ for _e in (Engine('torch', torch_members, 'PyTorch, the model as trained (fp32, 
            Engine('openvino', partial(openvino_members, precision='fp32'), "OpenVINO on the CPU in fp32, the model folder's network converted once and "
                   "cached beside it: PyTorch's predictions (pip install 'covidxray[openvino]')"),
            Engine('openvino-bf16', partial(openvino_members, precision='bf16'), 'OpenVINO with bf16 inference, on CPUs with native bfloat16 (AVX512-BF16, '
-                  'AMX) only: faster, approximate', exact=False),
+                  "AMX) only, an EfficientNet's stem and first block kept in fp32: faster, approximate", exact=False),
            Engine('openvino-int8', partial(openvino_members, int8=True), 'OpenVINO int8 with accuracy control (openvino_engine.quantize_openvino: '
                   'saved only at 99% identical predictions on held-out films or more): approximate', exact=False)):
     register_engine(_e)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['CONFIG', 'WEIGHTS', 'SEGMENTER', 'MODEL', 'ONNX', 'ONNX_INT8', 'OPENVINO', 'OV_XML', 'OV_STAMP', 'OV_INT8_XML',
-           'OV_INT8_REPORT', 'ENGINE_RECORD', 'INPUT_CHECK', 'RUN_METRICS', 'RUN_PREDS', 'HISTORY', 'CHECKPOINT',
-           'SEGMENTER_KIND', 'MODEL_FILES', 'MODEL_FOLDER', 'SEGMENTER_FOLDER', 'fold_folder', 'folder_config',
-           'is_segmenter_folder', 'is_model_folder', 'segmenter_folder', 'fold_models', 'model_folders',
-           'model_and_run', 'model_problem']
+           'OV_INT8_REPORT', 'OV_FRONT_XML', 'OV_BACK_XML', 'ENGINE_RECORD', 'INPUT_CHECK', 'RUN_METRICS', 'RUN_PREDS',
+           'HISTORY', 'CHECKPOINT', 'SEGMENTER_KIND', 'MODEL_FILES', 'MODEL_FOLDER', 'SEGMENTER_FOLDER', 'fold_folder',
+           'folder_config', 'is_segmenter_folder', 'is_model_folder', 'segmenter_folder', 'fold_models',
+           'model_folders', 'model_and_run', 'model_problem']
 
 # %% ../nbs/00a_folders.ipynb #1d0c304e
 CONFIG = 'config.json'              # a covidxray folder's settings: a model's, a segmenter's, an export's
@@ -23,6 +23,7 @@ ONNX, ONNX_INT8 = 'model.onnx', 'model.int8.onnx'    # an export's networks, bes
 OPENVINO = 'openvino'               # a model folder's OpenVINO conversion (a cache: rebuilt when the weights change)
 OV_XML, OV_STAMP = 'model.xml', 'conversion.json'   # in OPENVINO: the IR (its .bin beside it), and what it was converted from
 OV_INT8_XML, OV_INT8_REPORT = 'model.int8.xml', 'int8.json'   # in OPENVINO: the int8 network (`quantize_openvino`) and what it reached
+OV_FRONT_XML, OV_BACK_XML = 'model.front.xml', 'model.back.xml'   # in OPENVINO: the same network cut in two, its sensitive first layers and the rest (bf16 with an fp32 front)
 ENGINE_RECORD = 'engines.json'      # beside a model's CONFIG: each engine's measured speed and agreement on this CPU (`engines.auto_engine`)
 INPUT_CHECK = 'input_check.safetensors'   # beside a model's CONFIG: what its training films look like (`inputcheck.InputCheck`)
 RUN_METRICS, RUN_PREDS = 'valid_metrics.json', 'valid_preds.csv'   # a run's validation fold: metrics, predictions

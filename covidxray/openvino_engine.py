@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .core import cpu_has_fast_bf16, atomic_folder
-from .folders import OPENVINO, OV_XML, OV_STAMP, OV_INT8_XML, OV_INT8_REPORT, SEGMENTER, model_folders
+from .folders import OPENVINO, OV_XML, OV_STAMP, OV_INT8_XML, OV_INT8_REPORT, OV_FRONT_XML, OV_BACK_XML, SEGMENTER, model_folders
 from .data import load_items
 from .inputs import input_spec
 from .lungs import load_segmenter
@@ -20,8 +20,37 @@ from .model import load_model, read_config, attach_segmenter, PooledOutputs
 from .predict import sample_inputs
 
 # %% auto #0
-__all__ = ['OV_PRECISIONS', 'OV_HINTS', 'openvino_lib', 'conversion_stamp', 'convert_openvino', 'openvino_ir', 'OpenVinoModel',
-           'openvino_members', 'Int8Refused', 'quantize_openvino', 'prepare_openvino']
+__all__ = ['OV_FRONT_BLOCKS', 'OV_PRECISIONS', 'OV_HINTS', 'split_network', 'openvino_lib', 'conversion_stamp',
+           'convert_openvino', 'openvino_ir', 'OpenVinoModel', 'openvino_members', 'Int8Refused', 'quantize_openvino',
+           'prepare_openvino']
+
+# %% ../nbs/10d_openvino.ipynb #6093f717
+OV_FRONT_BLOCKS = 1   # an EfficientNet's fp32 front under bf16: its stem and this many of timm's `blocks` (bench/engines_cpu.md)
+
+class _Front(nn.Module):
+    "The stem and the first `k` blocks of an EfficientNet body: the first piece of a cut network."
+    def __init__(self, m:nn.Module, k:int): super().__init__(); self.b, self.k = m.body, k
+    def forward(self, x):
+        x = self.b.bn1(self.b.conv_stem(x))
+        for blk in self.b.blocks[:self.k]: x = blk(x)
+        return x
+
+class _Back(nn.Module):
+    "The other blocks, the last convolution and the head: the second piece, with `PooledOutputs`'s two outputs."
+    def __init__(self, m:nn.Module, k:int): super().__init__(); self.m, self.k = m, k
+    def forward(self, x):
+        b = self.m.body
+        for blk in b.blocks[self.k:]: x = blk(x)
+        f = b.bn2(b.conv_head(x))
+        return self.m.head(f), f.float().mean((2, 3))
+
+def split_network(model:nn.Module, # an `XrayModel`
+                  k:int=OV_FRONT_BLOCKS, # blocks in the front piece, after the stem
+                 )->tuple|None:
+    "(front, back): the network cut after the stem and `k` blocks, for a timm EfficientNet body (`forward_features` is stem, blocks, head convolution); else None."
+    from timm.models.efficientnet import EfficientNet
+    if not isinstance(getattr(model, 'body', None), EfficientNet): return None
+    return _Front(model, k).eval(), _Back(model, k).eval()
 
 # %% ../nbs/10d_openvino.ipynb #1d793893
 def openvino_lib():
@@ -32,23 +61,30 @@ def openvino_lib():
 
 def conversion_stamp(cfg:dict, # a model folder's config (`model.read_config`)
                     )->dict:
-    "What an OpenVINO conversion of this model is valid for: its weights, its input side, and OpenVINO's version."
+    "What an OpenVINO conversion of this model is valid for: its weights, its input side, OpenVINO's version, its outputs and where it is cut."
     return dict(weights_sha256=cfg.get('weights_sha256'), size=input_spec(cfg).size, openvino=openvino_lib().__version__,
-                outputs=list(PooledOutputs.names))
+                outputs=list(PooledOutputs.names), front_blocks=OV_FRONT_BLOCKS)
 
 # %% ../nbs/10d_openvino.ipynb #695f1cf5
 def convert_openvino(folder:str|Path, # a model folder (`model.save_model`)
                      out:str|Path|None=None, # where to write model.xml/.bin and conversion.json; default: FOLDER/openvino
                     )->Path:
-    "Convert the model folder's float network to OpenVINO IR (fp32, any batch; outputs logits and pooled features) in `out`, atomically; the folder written."
+    "Convert the model folder's float network to OpenVINO IR (fp32, any batch; outputs logits and pooled features) in `out`, atomically, and where `split_network` cuts it, its two pieces too; the folder written."
     ov, folder = openvino_lib(), Path(folder)
     m, cfg = load_model(folder), read_config(folder)
     side = input_spec(m).size
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter('ignore')                    # the tracer's deprecation notices, not the user's business
         ir = ov.convert_model(PooledOutputs(m.eval()), example_input=torch.zeros(1, 3, side, side), input=[ov.PartialShape([-1, 3, side, side])])
+    cut = split_network(m)
     with atomic_folder(out or folder/OPENVINO, ours=lambda d: (Path(d)/OV_STAMP).is_file(), what='OpenVINO conversion folder') as tmp:
         ov.save_model(ir, tmp/OV_XML, compress_to_fp16=False)
+        if cut:                                            # the same network in two pieces, for bf16 with an fp32 front
+            x0 = torch.zeros(1, 3, side, side)
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter('ignore'); y0 = cut[0](x0)
+                for net, x, name in ((cut[0], x0, OV_FRONT_XML), (cut[1], y0, OV_BACK_XML)):
+                    ov.save_model(ov.convert_model(net, example_input=x, input=[ov.PartialShape([-1, *x.shape[1:]])]), tmp/name, compress_to_fp16=False)
         (tmp/OV_STAMP).write_text(json.dumps(conversion_stamp(cfg), indent=1) + '\n')
     return Path(out or folder/OPENVINO)
 
@@ -73,6 +109,7 @@ class OpenVinoModel(nn.Module):
                  hint:str='latency', # 'latency' (every core on each batch) or 'throughput' (a batch split over streams)
                  threads:int|None=None, # cores to use; None: OpenVINO's choice
                  int8:bool=False, # `xml` is the int8 network (`quantize_openvino`)
+                 front:str|Path|None=None, # an IR run first, always in fp32, whose output `xml` takes (`split_network`'s front)
                 ):
         super().__init__()
         if precision not in OV_PRECISIONS: raise ValueError(f"precision must be one of {', '.join(OV_PRECISIONS)}, not {precision!r}.")
@@ -83,11 +120,16 @@ class OpenVinoModel(nn.Module):
         ov = openvino_lib()
         props = {'INFERENCE_PRECISION_HINT': OV_PRECISIONS[precision], 'PERFORMANCE_HINT': hint.upper()}
         if threads: props['INFERENCE_NUM_THREADS'] = int(threads)
-        self.compiled = ov.Core().compile_model(str(xml), 'CPU', props)
-        n = self.compiled.get_property('OPTIMAL_NUMBER_OF_INFER_REQUESTS') if hint == 'throughput' else 1
-        self.requests = [self.compiled.create_infer_request() for _ in range(max(1, n))]
+        core = ov.Core()
+        def compiled(ir, p):
+            c = core.compile_model(str(ir), 'CPU', props | {'INFERENCE_PRECISION_HINT': p})
+            n = c.get_property('OPTIMAL_NUMBER_OF_INFER_REQUESTS') if hint == 'throughput' else 1
+            return c, [c.create_infer_request() for _ in range(max(1, n))]
+        self.pieces = ([compiled(front, 'f32')] if front else []) + [compiled(xml, OV_PRECISIONS[precision])]
+        self.compiled = self.pieces[-1][0]
         name = 'openvino-int8' if int8 else 'openvino' if precision == 'fp32' else f'openvino-{precision}'
-        self.config = dict(config, engine=name, inference_precision=precision, hint=hint, **({'precision': 'int8'} if int8 else {}))
+        self.config = dict(config, engine=name, inference_precision=precision, hint=hint, fp32_front=bool(front),
+                           **({'precision': 'int8'} if int8 else {}))
         self.side = input_spec(config).size
         self.gives_features = len(self.compiled.outputs) == 2   # logits and pooled features; a conversion from before: logits only
 
@@ -101,15 +143,19 @@ class OpenVinoModel(nn.Module):
     def _run(self, x:torch.Tensor)->list:
         if tuple(x.shape[1:]) != (3, self.side, self.side):
             raise ValueError(f"This model was converted for 3 x {self.side} x {self.side} inputs, not {tuple(x.shape[1:])}: predict without size=.")
-        a = np.ascontiguousarray(x.detach().float().cpu().numpy())
-        parts = np.array_split(a, min(len(self.requests), len(a)))
-        busy, started = self.requests[:len(parts)], []     # one part per stream (one, under the latency hint)
+        out = [np.ascontiguousarray(x.detach().float().cpu().numpy())]
+        for c, requests in self.pieces: out = self._infer(c, requests, out[0])   # a cut network: the front's output feeds the rest
+        return [torch.from_numpy(o).to(x.device) for o in out]
+
+    @staticmethod
+    def _infer(compiled, requests, a:np.ndarray)->list:
+        parts = np.array_split(a, min(len(requests), len(a)))
+        busy, started = requests[:len(parts)], []           # one part per stream (one, under the latency hint)
         try:
             for r, p in zip(busy, parts, strict=True): r.start_async({0: p}); started.append(r)
         finally:
             for r in started: r.wait()                     # Ctrl-C between two starts never leaves a request running
-        return [torch.from_numpy(np.concatenate([r.get_output_tensor(k).data.copy() for r in busy])).to(x.device)
-                for k in range(len(self.compiled.outputs))]
+        return [np.concatenate([r.get_output_tensor(k).data.copy() for r in busy]) for k in range(len(compiled.outputs))]
 
 # %% ../nbs/10d_openvino.ipynb #a06f6c94
 def openvino_members(folders, # model folders
@@ -118,6 +164,7 @@ def openvino_members(folders, # model folders
                      hint:str='throughput', # 'throughput' for folders, 'latency' for one film at a time
                      threads:int|None=None, # cores to use; None: OpenVINO's choice
                      int8:bool=False, # run the int8 network `quantize_openvino` saved
+                     fp32_front:bool=True, # bf16: run the network's front (`split_network`) in fp32, where it has one
                     )->list:
     "Each folder's network compiled by OpenVINO (converted once, cached beside it); a lung-crop model keeps its segmenter."
     out = []
@@ -127,7 +174,9 @@ def openvino_members(folders, # model folders
             xml = xml.parent/OV_INT8_XML
             if not xml.is_file(): raise FileNotFoundError(f"{xml} is missing: quantize the model first (openvino_engine.quantize_openvino, "
                                                           "calibrated on training films and checked on others).")
-        m = OpenVinoModel(xml, cfg, precision, hint, threads, int8=int8)
+        cut = precision == 'bf16' and fp32_front and not int8 and (xml.parent/OV_FRONT_XML).is_file()
+        m = (OpenVinoModel(xml.parent/OV_BACK_XML, cfg, precision, hint, threads, front=xml.parent/OV_FRONT_XML) if cut
+             else OpenVinoModel(xml, cfg, precision, hint, threads, int8=int8))
         if cfg.get('roi'): attach_segmenter(m, load_segmenter(Path(f)/SEGMENTER), cfg['roi'].get('margin', 0.05), cfg['roi'].get('kind', 'lungs'))
         out.append(m)
     return out

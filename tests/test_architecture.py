@@ -55,7 +55,8 @@ def test_only_folders_spells_the_layout():
     "The on-disk layout has one room: no other module writes a name of it as a literal (a path join, a glob, a name)."
     from covidxray import folders
     names = {folders.CONFIG, folders.WEIGHTS, folders.ONNX, folders.ONNX_INT8, folders.RUN_METRICS, folders.RUN_PREDS, folders.HISTORY,
-             folders.OV_XML, folders.OV_STAMP, folders.OV_INT8_XML, folders.OV_INT8_REPORT, folders.ENGINE_RECORD}
+             folders.OV_XML, folders.OV_STAMP, folders.OV_INT8_XML, folders.OV_INT8_REPORT, folders.OV_FRONT_XML, folders.OV_BACK_XML,
+             folders.ENGINE_RECORD}
     dirs = {folders.SEGMENTER, folders.MODEL, folders.CHECKPOINT, folders.OPENVINO}
     bad = []
     for p in MODULES:
