@@ -75,7 +75,7 @@ def print_cams(cams):
     "One line per scored layer: share, ratio, shuffled ratio, hit rate, per class."
     for layer, c in cams.items():
         print(f"  Grad-CAM {layer}: n={c['n']}, in-lesion share {c['share']:.3f} / area {c['area']:.3f} = {c['ratio']:.2f}x "
-              f"(another film's lesion {c['shuffled_ratio']:.2f}x), peak in lesion {c['hit_rate']:.2f} (chance {c['hit_chance']:.2f}); "
+              f"(another film's lesion {c['shuffled_ratio']:.2f}x), peak in lesion {c['hit_rate']:.2f} (chance {c['hit_chance']:.2f}), pixel AUC {c['auc']:.3f}; "
               + ', '.join(f"{k} share {v[0]:.3f} hit {v[1]:.2f}" for k, v in c['by_class'].items()), flush=True)
 
 if __name__ == '__main__': main()

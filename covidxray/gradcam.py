@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 from torch import nn
 import cv2
+from sklearn.metrics import roc_auc_score
 from PIL import Image
 import matplotlib
 import matplotlib.pyplot as plt
@@ -183,7 +184,7 @@ def cam_in_lesion(cams:np.ndarray, # (N, H, W) maps, non-negative
                   masks:np.ndarray, # (N, H, W) lesion masks (bool, or non-zero = lesion)
                   tol:int=0, # pointing game: a peak within `tol` px of the lesion counts as a hit
                  )->dict:
-    "How much of each map lies in its image's lesion, against a uniform and a shuffled-mask baseline."
+    "How much of each map lies in its image's lesion, against a uniform and a shuffled-mask baseline; where its peak is; how well it ranks the lesion's pixels (AUC)."
     cams, masks = np.asarray(cams, np.float32), np.asarray(masks) > 0
     if cams.shape != masks.shape: raise ValueError(f"cams {cams.shape} and masks {masks.shape} must have the same shape.")
     if (cams < 0).any(): raise ValueError("cams must be non-negative.")
@@ -204,11 +205,13 @@ def cam_in_lesion(cams:np.ndarray, # (N, H, W) maps, non-negative
         near = np.stack([cv2.dilate(m.astype(np.uint8), k) for m in masks[keep]]).reshape(n, -1) > 0
     else: near = M > 0
     hit = near[np.arange(n), C.argmax(1)]
+    auc = np.array([roc_auc_score(m > 0, c) if 0 < m.mean() < 1 else np.nan for c, m in zip(C, M, strict=True)])
     per_image = pd.DataFrame(dict(index=keep, share=share, area=area, ratio=share / area, shuffled_share=shuf_share,
-                                  shuffled_ratio=shuf_ratio, hit=hit, empty_map=empty))
+                                  shuffled_ratio=shuf_ratio, hit=hit, auc=auc, empty_map=empty))
     mean = lambda v: float(np.mean(v)) if n else float('nan')
     return dict(n=int(n), n_empty_maps=int(empty.sum()), share=mean(share), area=mean(area), ratio=mean(share / area),
-                shuffled_ratio=mean(shuf_ratio), hit_rate=mean(hit), hit_chance=mean(near.mean(1)), per_image=per_image)
+                shuffled_ratio=mean(shuf_ratio), hit_rate=mean(hit), hit_chance=mean(near.mean(1)),
+                auc=float(np.nanmean(auc)) if np.isfinite(auc).any() else float('nan'), per_image=per_image)
 
 # %% ../nbs/08_gradcam.ipynb #d1d281b3
 def _random_maps(shape:tuple, # (N, H, W)
