@@ -64,7 +64,7 @@ class InputCheck:
     def feature_score(self, feats:np.ndarray)->np.ndarray:
         "The smallest Mahalanobis distance (squared) of each feature vector to a class mean."
         f = np.asarray(feats, np.float64)
-        return np.min([np.einsum('ij,jk,ik->i', f - m, self.precision, f - m) for m in self.means], 0)
+        return np.min([(((f - m) @ self.precision) * (f - m)).sum(1) for m in self.means], 0)   # through BLAS: einsum of three was a third of a CSV's time
 
     def verdict(self, thumbs:np.ndarray, # (N, THUMB**2) thumbnails (`film_thumbnail`)
                 feats:np.ndarray|None=None, # (N, F) the model's pooled features; None: the film check alone
