@@ -16,7 +16,7 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('NO_ALBUMENT
 
 import numpy as np
 from pathlib import Path
-from covidxray.synthetic import make_synthetic, synthetic_lesions
+from covidxray.synthetic import synthetic_lesions
 from covidxray.folders import MODEL
 from covidxray.predict import predict
 from covidxray.demo import demo
@@ -54,13 +54,12 @@ def main():
     ap.add_argument('--bn', default='keep', choices=['keep', 'train']); ap.add_argument('--bs', type=int, default=32)
     ap.add_argument('--layers', default='body.blocks.5,body.blocks.6', help='layers to score, each LAYER or LAYER:METHOD (a `gradcam.CAM_METHODS` key; default gradcam); LAYER+LAYER fuses maps by their mean, LAYER*LAYER by their product'); ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--keep', default=None, help='a folder to keep the films and the trained model in (default: a temporary one)')
-    ap.add_argument('--score', default=None, help='train nothing: score the CAMs of the model a run with --keep DIR left in DIR (same --size, --n-per-class, --seed)')
+    ap.add_argument('--score', default=None, help='train nothing: score the CAMs of the model and test films a run with --keep DIR left in DIR')
     a = ap.parse_args()
     print(cpu_facts(), flush=True)
     from covidxray.model import load_model
-    if a.score:   # the demo's external test set again (drawn deterministically from its seed), the kept model
-        test = make_synthetic(Path(a.score)/'data'/'test', n_per_class=max(10, a.n_per_class // 5), layout='radiography', size=a.size, seed=a.seed + 1)
-        return print_cams(lesion_scores(load_model(Path(a.score)/'run'/MODEL), test, a.layers.split(',')))
+    if a.score:   # the kept run's model on the kept external test set
+        return print_cams(lesion_scores(load_model(Path(a.score)/'run'/MODEL), Path(a.score)/'data'/'test', a.layers.split(',')))
     with tempfile.TemporaryDirectory() as tmp:
         r = demo(a.keep or tmp, n_per_class=a.n_per_class, seed=a.seed, gradcam=False, n_boot=200, arch=a.arch,
                  pretrained=a.arch.startswith('tf_'), size=a.size, bs=a.bs, freeze_epochs=a.freeze, epochs=a.epochs, lr=a.lr,

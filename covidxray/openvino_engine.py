@@ -72,19 +72,14 @@ def convert_openvino(folder:str|Path, # a model folder (`model.save_model`)
     "Convert the model folder's float network to OpenVINO IR (fp32, any batch; outputs logits and pooled features) in `out`, atomically, and where `split_network` cuts it, its two pieces too; the folder written."
     ov, folder = openvino_lib(), Path(folder)
     m, cfg = load_model(folder), read_config(folder)
-    side = input_spec(m).size
+    x0 = torch.zeros(1, 3, input_spec(m).size, input_spec(m).size)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter('ignore')                    # the tracer's deprecation notices, not the user's business
-        ir = ov.convert_model(PooledOutputs(m.eval()), example_input=torch.zeros(1, 3, side, side), input=[ov.PartialShape([-1, 3, side, side])])
-    cut = split_network(m)
+        nets = [(PooledOutputs(m.eval()), x0, OV_XML)]
+        if cut := split_network(m): nets += [(cut[0], x0, OV_FRONT_XML), (cut[1], cut[0](x0), OV_BACK_XML)]   # bf16 with an fp32 front
+        irs = [(ov.convert_model(net, example_input=x, input=[ov.PartialShape([-1, *x.shape[1:]])]), name) for net, x, name in nets]
     with atomic_folder(out or folder/OPENVINO, ours=lambda d: (Path(d)/OV_STAMP).is_file(), what='OpenVINO conversion folder') as tmp:
-        ov.save_model(ir, tmp/OV_XML, compress_to_fp16=False)
-        if cut:                                            # the same network in two pieces, for bf16 with an fp32 front
-            x0 = torch.zeros(1, 3, side, side)
-            with torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter('ignore'); y0 = cut[0](x0)
-                for net, x, name in ((cut[0], x0, OV_FRONT_XML), (cut[1], y0, OV_BACK_XML)):
-                    ov.save_model(ov.convert_model(net, example_input=x, input=[ov.PartialShape([-1, *x.shape[1:]])]), tmp/name, compress_to_fp16=False)
+        for ir, name in irs: ov.save_model(ir, tmp/name, compress_to_fp16=False)
         (tmp/OV_STAMP).write_text(json.dumps(conversion_stamp(cfg), indent=1) + '\n')
     return Path(out or folder/OPENVINO)
 
@@ -118,7 +113,7 @@ class OpenVinoModel(nn.Module):
             raise ValueError("This CPU has no native bfloat16 (AVX512-BF16 or AMX): OpenVINO would emulate it, slowly. "
                              "Use the openvino engine (fp32).")
         ov = openvino_lib()
-        props = {'INFERENCE_PRECISION_HINT': OV_PRECISIONS[precision], 'PERFORMANCE_HINT': hint.upper()}
+        props = {'PERFORMANCE_HINT': hint.upper()}       # the precision: per piece, below
         if threads: props['INFERENCE_NUM_THREADS'] = int(threads)
         core = ov.Core()
         def compiled(ir, p):
