@@ -328,7 +328,8 @@ def run_openvino(args) -> int:
     rs = prepare_openvino(args.model, args.table, **settings_of(args, prepare_openvino, skip=('table',)))
     for r in rs:
         print(printable(f"{r['model']}: OpenVINO conversion {r['xml']}"))
-        if 'int8' in r: print(printable(f"  int8: {r['int8']['agreement']:.1%} identical to fp32 on {r['int8']['n_valid']} validation films; wrote {r['int8']['out']}"))
+        if 'int8' in r: print(printable(f"  int8: {r['int8']['agreement']:.1%} identical to fp32 on {r['int8']['n_valid']} validation films "
+                                           f"(95% CI {r['int8']['agreement_ci95'][0]:.1%}-{r['int8']['agreement_ci95'][1]:.1%}); wrote {r['int8']['out']}"))
         if 'int8_refused' in r: print(printable(f"  int8 refused: {r['int8_refused']}"))
     return 1 if any('int8_refused' in r for r in rs) else 0
 

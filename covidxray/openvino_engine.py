@@ -8,6 +8,7 @@ import json, os, tempfile, warnings
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import binomtest
 import torch
 from torch import nn
 
@@ -21,8 +22,8 @@ from .predict import sample_inputs
 
 # %% auto #0
 __all__ = ['OV_FRONT_BLOCKS', 'OV_PRECISIONS', 'OV_HINTS', 'split_network', 'openvino_lib', 'conversion_stamp',
-           'convert_openvino', 'openvino_ir', 'OpenVinoModel', 'openvino_members', 'Int8Refused', 'quantize_openvino',
-           'prepare_openvino']
+           'convert_openvino', 'openvino_ir', 'OpenVinoModel', 'openvino_members', 'Int8Refused', 'float_layers',
+           'quantize_openvino', 'prepare_openvino']
 
 # %% ../nbs/10d_openvino.ipynb #6093f717
 OV_FRONT_BLOCKS = 1   # an EfficientNet's fp32 front under bf16: its stem and this many of timm's `blocks` (bench/engines_cpu.md)
@@ -185,6 +186,18 @@ def _nncf():
     except ImportError: raise ImportError("int8 with accuracy control needs nncf: pip install 'covidxray[openvino]'.") from None
     return nncf
 
+def float_layers(xml:str|Path, # a conversion's model.xml (`openvino_ir`)
+                 front:bool=True, # the convolutions of the front piece beside it (`split_network`), where there is one
+                 depthwise:bool=True, # every depthwise (grouped) convolution
+                )->list[str]:
+    "The names of the convolutions in `xml` that int8 keeps in float from the start: the front's (the first ones in the graph's order, as many as the front piece holds) and the depthwise ones."
+    core, conv = openvino_lib().Core(), ('Convolution', 'GroupConvolution')
+    def convs(ir): return [o for o in core.read_model(str(ir)).get_ordered_ops() if o.get_type_name() in conv]
+    ops, fx = convs(xml), Path(xml).parent/OV_FRONT_XML
+    n = len(convs(fx)) if front and fx.is_file() else 0     # every later convolution needs the front's output: the front's come first
+    keep = [o.get_friendly_name() for o in ops[:n]] + [o.get_friendly_name() for o in ops[n:] if depthwise and o.get_type_name() == 'GroupConvolution']
+    return keep
+
 def quantize_openvino(folder:str|Path, # a model folder
                       calib, # films of the training folds (paths or a table): what the int8 ranges are calibrated on
                       valid, # other films (paths or a table): where the agreement with fp32 is measured
@@ -192,6 +205,8 @@ def quantize_openvino(folder:str|Path, # a model folder
                       n_calib:int=300, # calibration films, spread over `calib`
                       n_valid:int=300, # validation films, spread over `valid`
                       max_iterations:int=30, # how many layers accuracy control may put back into float
+                      float_front:bool=True, # keep the convolutions of the network's front (`split_network`) in float from the start
+                      float_depthwise:bool=True, # keep the depthwise convolutions in float from the start
                      )->dict:
     "int8 with accuracy control: saved as FOLDER/openvino/model.int8.xml only if it agrees with fp32 on `min_agreement` of `valid`; what it reached."
     ov, nncf, folder = openvino_lib(), _nncf(), Path(folder)
@@ -200,16 +215,20 @@ def quantize_openvino(folder:str|Path, # a model folder
     fp32 = ov.Core().compile_model(str(xml), 'CPU', {'INFERENCE_PRECISION_HINT': 'f32'})
     checks = [(x[None], int(fp32(x[None])[0].argmax())) for x in xv]   # (film, the fp32 class): NNCF may validate on any subset
     def agreement(compiled, data): return float(np.mean([int(compiled(x)[0].argmax()) == c for x, c in data]))
+    keep = float_layers(xml, float_front, float_depthwise)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         q = nncf.quantize_with_accuracy_control(ov.Core().read_model(str(xml)), nncf.Dataset([x[None] for x in xc]),
                                                 nncf.Dataset(checks, lambda item: item[0]), validation_fn=agreement,
                                                 max_drop=1 - min_agreement, drop_type=nncf.DropType.ABSOLUTE, subset_size=len(xc),
+                                                ignored_scope=nncf.IgnoredScope(names=keep, validate=False) if keep else None,
                                                 advanced_accuracy_restorer_parameters=nncf.AdvancedAccuracyRestorerParameters(max_num_iterations=max_iterations))
-    reached = agreement(ov.Core().compile_model(q, 'CPU'), checks)
-    rep = dict(agreement=reached, min_agreement=min_agreement, n_calib=len(xc), n_valid=len(xv), nncf=nncf.__version__)
+    reached = agreement(ov.Core().compile_model(q, 'CPU', {'INFERENCE_PRECISION_HINT': 'f32'}), checks)   # the float layers as the engine runs them
+    ci = binomtest(round(reached * len(checks)), len(checks)).proportion_ci(method='wilson')
+    rep = dict(agreement=reached, agreement_ci95=[float(ci.low), float(ci.high)], min_agreement=min_agreement, n_calib=len(xc), n_valid=len(xv),
+               float_layers=len(keep), nncf=nncf.__version__)
     if reached < min_agreement:
-        raise Int8Refused(f"int8 reached {reached:.1%} identical predictions on {len(xv)} validation films, below the {min_agreement:.0%} "
+        raise Int8Refused(f"int8 reached {reached:.1%} identical predictions on {len(xv)} validation films (95% CI {ci.low:.1%}-{ci.high:.1%}), below the {min_agreement:.0%} "
                           "asked: not saved. Predict with the openvino engine (fp32), or ask for less (min_agreement).")
     with tempfile.TemporaryDirectory(dir=xml.parent) as tmp:
         ov.save_model(q, Path(tmp)/OV_INT8_XML, compress_to_fp16=False)
