@@ -8,7 +8,7 @@ Speed: the engines alternate for `--rounds` rounds on the first `--n-speed` film
 engines are calibrated on training-fold films, never on the measured ones. The CPU's name and flags are recorded.
 
     HF_HUB_OFFLINE=1 NO_ALBUMENTATIONS_UPDATE=1 .venv/bin/python bench/engines_cpu.py RUN/model ITEMS.csv [--fold 0] \
-        [--threads 2] [--bs 8] [--rounds 3] [--n-speed 96] [--e2e 192] [--modes w0a0,w0a2,w2a0] [--json OUT.json]
+        [--threads 2] [--bs 8] [--rounds 3] [--n-speed 96] [--e2e 192] [--modes w0a0,w0a2,w2a0] [--n-calib 64] [--int8-set JSON] [--json OUT.json]
 """
 import argparse, json, os, resource, tempfile, time, warnings
 from pathlib import Path
@@ -33,7 +33,7 @@ class Bf16(torch.nn.Module):
 def openvino_int8(a, calib, train)->dict:
     "OpenVINO int8 with accuracy control: calibrated on `calib`, checked on other training-fold films; the report or the refusal."
     control, t = [p for p in train.sample(frac=1, random_state=1).path.tolist() if p not in set(calib)][:a.n_control], time.perf_counter()
-    try: r = quantize_openvino(a.model, calib, control, a.min_agreement, n_calib=a.n_calib, n_valid=a.n_control)
+    try: r = quantize_openvino(a.model, calib, control, a.min_agreement, n_calib=a.n_calib, n_valid=a.n_control, **json.loads(a.int8_set))
     except Int8Refused as e: r = dict(refused=str(e))
     print('OpenVINO int8:', r, flush=True)
     return dict(openvino_int8=r, openvino_int8_s=round(time.perf_counter() - t, 1))
@@ -58,6 +58,7 @@ def main():
     ap.add_argument('--modes', default='w0a0,w0a2,w2a0', help="end-to-end decoding: wNaM = N loader processes, M batches decoded ahead in a thread")
     ap.add_argument('--min-agreement', type=float, default=0.99, help='OpenVINO int8: the agreement accuracy control must keep')
     ap.add_argument('--n-control', type=int, default=300, help='OpenVINO int8: training-fold films (not calibration ones) accuracy control checks on')
+    ap.add_argument('--int8-set', default='{}', help='OpenVINO int8: more quantize_openvino settings, as JSON (e.g. {"preset": "performance"})')
     ap.add_argument('--skip-ov-int8', action='store_true', help='do not quantize with OpenVINO (a rerun of the timings)')
     ap.add_argument('--json', default=None)
     a = ap.parse_args()

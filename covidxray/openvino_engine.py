@@ -207,9 +207,13 @@ def quantize_openvino(folder:str|Path, # a model folder
                       max_iterations:int=30, # how many layers accuracy control may put back into float
                       float_front:bool=True, # keep the convolutions of the network's front (`split_network`) in float from the start
                       float_depthwise:bool=True, # keep the depthwise convolutions in float from the start
+                      preset:str='mixed', # NNCF's preset: 'mixed' (symmetric weights, asymmetric activations) or 'performance' (symmetric both)
+                      fast_bias_correction:bool=False, # NNCF's quicker, coarser bias correction; False: the full one (slower calibration)
                      )->dict:
     "int8 with accuracy control: saved as FOLDER/openvino/model.int8.xml only if it agrees with fp32 on `min_agreement` of `valid`; what it reached."
     ov, nncf, folder = openvino_lib(), _nncf(), Path(folder)
+    presets = {p.value: p for p in nncf.QuantizationPreset}
+    if preset not in presets: raise ValueError(f"preset must be one of {', '.join(presets)}, not {preset!r}.")
     xml, m = openvino_ir(folder), load_model(folder)
     xc, xv = (sample_inputs(m, it, n).numpy() for it, n in ((calib, n_calib), (valid, n_valid)))
     fp32 = ov.Core().compile_model(str(xml), 'CPU', {'INFERENCE_PRECISION_HINT': 'f32'})
@@ -221,12 +225,13 @@ def quantize_openvino(folder:str|Path, # a model folder
         q = nncf.quantize_with_accuracy_control(ov.Core().read_model(str(xml)), nncf.Dataset([x[None] for x in xc]),
                                                 nncf.Dataset(checks, lambda item: item[0]), validation_fn=agreement,
                                                 max_drop=1 - min_agreement, drop_type=nncf.DropType.ABSOLUTE, subset_size=len(xc),
+                                                preset=presets[preset], fast_bias_correction=fast_bias_correction,
                                                 ignored_scope=nncf.IgnoredScope(names=keep, validate=False) if keep else None,
                                                 advanced_accuracy_restorer_parameters=nncf.AdvancedAccuracyRestorerParameters(max_num_iterations=max_iterations))
     reached = agreement(ov.Core().compile_model(q, 'CPU', {'INFERENCE_PRECISION_HINT': 'f32'}), checks)   # the float layers as the engine runs them
     ci = binomtest(round(reached * len(checks)), len(checks)).proportion_ci(method='wilson')
     rep = dict(agreement=reached, agreement_ci95=[float(ci.low), float(ci.high)], min_agreement=min_agreement, n_calib=len(xc), n_valid=len(xv),
-               float_layers=len(keep), nncf=nncf.__version__)
+               float_layers=len(keep), preset=preset, fast_bias_correction=fast_bias_correction, nncf=nncf.__version__)
     if reached < min_agreement:
         raise Int8Refused(f"int8 reached {reached:.1%} identical predictions on {len(xv)} validation films (95% CI {ci.low:.1%}-{ci.high:.1%}), below the {min_agreement:.0%} "
                           "asked: not saved. Predict with the openvino engine (fp32), or ask for less (min_agreement).")
