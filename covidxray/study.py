@@ -15,8 +15,8 @@ from .calibration import softmax, cross_fit_temperature   # noqa: F401  (cross_f
 from .evaluate import evaluation_report, ece_score, bootstrap_ci, headline_figures, within_source
 
 # %% auto #0
-__all__ = ['SOURCE_VARIANTS', 'fit_head', 'held_out', 'head_cv', 'leave_one_source_out', 'arm_report', 'recall_per_class',
-           'loso_folds', 'cross_source_figures', 'frozen_cross_source', 'sources_table']
+__all__ = ['SOURCE_VARIANTS', 'fit_head', 'linked_rows', 'held_out', 'head_cv', 'leave_one_source_out', 'arm_report',
+           'recall_per_class', 'leave_source_out', 'cross_source_figures', 'frozen_cross_source', 'sources_table']
 
 # %% ../nbs/12_study.ipynb #1c8a1c77
 def fit_head(X:np.ndarray, # (N, F) features
@@ -36,19 +36,28 @@ def fit_head(X:np.ndarray, # (N, F) features
 
 def _logp(clf, X)->np.ndarray: return clf.predict_log_proba(X)[:, clf.order]
 
+def linked_rows(items:pd.DataFrame, # indexed rows (`group`, else `patient_id`: what links two rows)
+                held:np.ndarray, # boolean mask (N,) of the rows held out
+               )->np.ndarray:
+    "Boolean mask (N,): the rows outside `held` that share a patient or an image (`group`) with a row in it."
+    key = next((items[k].astype(str).values for k in ('group', 'patient_id') if k in items), None)
+    if key is None: return np.zeros(len(items), bool)
+    return ~held & np.isin(key, key[held])
+
 def held_out(X:np.ndarray, # (N, F) features, one row per row of `items`
-             items:pd.DataFrame, # rows with `label`
+             items:pd.DataFrame, # rows with `label` (and `group` or `patient_id`: rows linked to a held-out group are not trained on)
              groups, # a group per row (a fold, a source): each group is predicted by the head trained on the others
              classes=CLASSES, # output order
              C:float=0.5, # inverse L2 strength
              weights=None, # a function of the training rows giving their sample weights (e.g. `balance_weights`), or None
             )->np.ndarray:
-    "Log-probabilities (N, classes): the rows of each group predicted by the head trained on all the other rows."
+    "Log-probabilities (N, classes): the rows of each group predicted by the head trained on the other rows not linked to them."
     out, groups = np.full((len(items), len(classes)), np.nan), np.asarray(groups)
     for g in np.unique(groups):
         te = groups == g
-        sw = None if weights is None else weights(items[~te])
-        out[te] = _logp(fit_head(X[~te], items.label.values[~te], classes, C, sw), X[te])
+        tr = ~te & ~linked_rows(items, te)
+        sw = None if weights is None else weights(items[tr])
+        out[te] = _logp(fit_head(X[tr], items.label.values[tr], classes, C, sw), X[te])
     return out
 
 def head_cv(X, items, classes=CLASSES, C:float=0.5)->np.ndarray:
@@ -82,10 +91,14 @@ def recall_per_class(items:pd.DataFrame, # predicted rows with `label`
     pred = np.asarray(classes)[np.asarray(logp).argmax(1)]
     return {c: float((pred[items.label.values == c] == c).mean()) for c in classes if (items.label == c).any()}
 
-def loso_folds(items:pd.DataFrame, # indexed rows with `source`
-              )->pd.DataFrame:
-    "`items` with `fold` replaced by its source's number (sorted names): `train_folds` on it is leave-one-source-out."
-    return items.assign(fold=pd.Categorical(items.source, sorted(items.source.unique())).codes.astype(int))
+def leave_source_out(items:pd.DataFrame, # indexed rows with `source` (and `group`: see `linked_rows`)
+                     source:str, # the source left out
+                    )->pd.DataFrame:
+    "The table to train without `source`: its rows are fold 0 (validation), every other row fold 1, less those linked to it."
+    held = (items.source == source).values
+    if not held.any(): raise ValueError(f"{source!r} is not a source of the table: {sorted(items.source.unique())}")
+    keep = ~linked_rows(items, held)
+    return items[keep].assign(fold=np.where(held[keep], 0, 1))
 
 # %% ../nbs/12_study.ipynb #0c4eea31
 def _f1_ci(items, logp, classes, n_boot):
