@@ -10,7 +10,7 @@ table of `covidxray index cxr256 cxr256_siim --folds 5`; then, under the label d
   features: the fine-tuned body's against ImageNet Lite1's on the same films (the figure a source adversary must lower).
 With --leave-out SOURCE the validation rows are that source's and nothing of it is trained on (LOSO; no probe), nor any film
 of another source that shares a patient or an image with it (`study.leave_source_out`: abzargar republished Kermany films).
-The summary keeps each source's confusion counts, so LOSO runs pool (`bench/finetune_loso_cpu.py`).
+`bench/finetune_loso_cpu.py --add OUT` files a left-out run's predictions, so LOSO runs pool across sessions.
 With --models DIR... nothing is trained: those runs' models (trained on the same fold) predict the fold's validation rows
 together (`predict.predict`, the mean of their probabilities; --tta adds its test-time views), scored as above without the probe.
 
@@ -40,7 +40,6 @@ a = p.parse_args()
 dev_info = device_info(torch.device('cpu')); print(json.dumps(dev_info))
 items = pd.read_csv(a.items)
 if a.leave_out:
-    if a.leave_out not in set(items.source): raise SystemExit(f"--leave-out {a.leave_out!r} is not a source: {sorted(set(items.source))}")
     n_all = len(items); items = leave_source_out(items, a.leave_out); fold = 0   # nor the films of other sources linked to it
     n_dropped = n_all - len(items)
     print(f"--leave-out {a.leave_out}: {int((items.fold == 0).sum())} films scored; {n_dropped} films of other sources share its patients or images, not trained on")
@@ -62,8 +61,6 @@ else:
 minutes = (time.time() - t) / 60
 r = dict(settings=settings, fold=fold, leave_out=a.leave_out, train_minutes=minutes, n_valid=len(v), device=dev_info)
 if a.leave_out: r['n_dropped_shared'] = n_dropped
-r['confusion'] = {src: {l: {q: int(((g.label == l) & (g.pred == q)).sum()) for q in CLASSES} for l in CLASSES if (g.label == l).any()}
-                  for src, g in v.groupby('source')}   # label -> predicted counts per source: pooled figures over runs add these up
 dev = v.source != 'siim'
 if dev.any(): r['f1_dev'] = float(f1_score(v.label[dev], v.pred[dev], average='macro', labels=list(CLASSES), zero_division=0))
 w = within_source(v, v[[f'p_{c}' for c in CLASSES]].astype(float).values, 'siim')
