@@ -5,8 +5,9 @@
 # %% ../nbs/05b_predict.ipynb #8ed22ec7
 from __future__ import annotations
 import os, warnings
-import queue, threading
+import inspect, queue, threading
 from contextlib import nullcontext
+from functools import cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +26,8 @@ from .inputcheck import InputCheck, film_thumbnail, fit_input_check, THUMB
 from .folders import INPUT_CHECK
 
 # %% auto #0
-__all__ = ['decode_ahead', 'gives_features', 'predict_batches', 'predict', 'embed', 'sample_inputs', 'prediction_rows',
-           'predict_paths', 'write_predictions', 'fit_model_check']
+__all__ = ['decode_ahead', 'one_blas_thread', 'gives_features', 'predict_batches', 'predict', 'embed', 'sample_inputs',
+           'prediction_rows', 'predict_paths', 'write_predictions', 'fit_model_check']
 
 # %% ../nbs/05b_predict.ipynb #1ca0c22b
 def _members(models)->list:
@@ -38,11 +39,15 @@ def _members(models)->list:
             raise ValueError(f"Ensemble members disagree on the classes: {ms[0].config['classes']} vs {m.config['classes']}.")
     return ms
 
+def _close(it):
+    if inspect.isgenerator(it): it.close()
+
 def decode_ahead(batches, # an iterable of batches (a `DataLoader` without worker processes)
                  depth:int=2, # how many batches may wait, decoded, for the network
+                 fn=None, # applied to each batch in the thread (the network, in `predict_batches`); None: the batches as they come
                 ):
-    "Iterate `batches` in a background thread, at most `depth` ahead (a bounded queue: memory stays flat), in order."
-    q, stop, end = queue.Queue(depth), threading.Event(), object()
+    "Iterate `batches` (through `fn`) in a background thread, at most `depth` ahead (a bounded queue: memory stays flat), in order."
+    q, stop, end, fn = queue.Queue(depth), threading.Event(), object(), fn or (lambda b: b)
     def put(x)->bool:                                      # False once the consumer has gone: never blocks forever
         while not stop.is_set():
             try: q.put(x, timeout=0.1); return True
@@ -51,9 +56,10 @@ def decode_ahead(batches, # an iterable of batches (a `DataLoader` without worke
     def fill():
         try:
             for b in batches:
-                if not put(b): return
+                if not put(fn(b)): return
             put(end)
         except BaseException as e: put(e)                  # the consumer raises it, where it is waited for
+        finally: _close(batches)                           # one it reads (another `decode_ahead`) stops too
     threading.Thread(target=fill, daemon=True).start()
     try:
         while (b := q.get()) is not end:
@@ -77,6 +83,15 @@ class _Views(torch.utils.data.Dataset):
         except BadImage as e:
             return [torch.zeros(3, s.size, s.size) for s, _, _ in self.views], False, str(e), np.zeros(THUMB * THUMB, np.float32)
 
+@cache
+def _blas():
+    from threadpoolctl import ThreadpoolController   # scikit-learn's dependency
+    return ThreadpoolController()
+
+def one_blas_thread():
+    "A context in which NumPy's BLAS runs in one thread: the input check's small products, beside an engine busy on every core."
+    return _blas().limit(limits=1, user_api='blas')
+
 def gives_features(m)->bool:
     "Whether member `m` hands back its pooled features beside the logits (`forward_pooled`): an `XrayModel`, or an exported network with both outputs."
     return isinstance(m, XrayModel) or bool(getattr(m, 'gives_features', False))
@@ -88,6 +103,19 @@ def _check_of(check, ms):
     if check in ('auto', True): return getattr(ms[0], 'input_check', None)
     raise ValueError(f"check must be 'auto', None or an InputCheck, not {check!r}")
 
+def _network(ms, Ts, where, pooled, device, dtype, batch):
+    "One decoded batch through every member and view (in its own thread with `ahead`): their probabilities, and the first's features."
+    xs, ok, err, thumbs = batch
+    ps, f = [], None
+    with torch.no_grad(), (torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()):   # both thread-local
+        for k, (m, T) in enumerate(zip(ms, Ts, strict=True)):
+            for j, i in enumerate(where[k]):
+                x = xs[i].to(device)
+                if pooled and k == 0 and j == 0: logits, f = m.forward_pooled(x); f = f.cpu().numpy()
+                else: logits = m(x)
+                ps.append(torch.softmax(logits.float() / T, 1).cpu().numpy())
+    return ps, f, ok, err, thumbs
+
 def predict_batches(models, # a model, a model folder, or a list of them (an ensemble); a deployed int8 model runs as it is
                     items, # paths, or a table with a `path` column
                     bs:int|None=None, # batch size; None: 8 on the CPU in fp32/bf16 (fastest there, bench/predict_cpu.md), else 32
@@ -95,7 +123,7 @@ def predict_batches(models, # a model, a model folder, or a list of them (an ens
                     device=None, # default: the best available
                     precision:str='auto', # 'auto', 'fp32', 'fp16' or 'bf16' (autocast; see `core.pick_precision`)
                     num_workers:int=0, # loader processes
-                    ahead:int=2, # without loader processes: batches decoded ahead in a thread while the network runs (0: none)
+                    ahead:int=2, # without loader processes: batches decoded ahead in a thread, and the network a batch ahead in another (0: neither)
                     tta:bool=False, # average over `TTA_VIEWS`
                     temperature:float|None=None, # divide logits by this; None: each model's stored temperature (1 if none)
                     progress:bool=False, # show a progress bar
@@ -123,22 +151,17 @@ def predict_batches(models, # a model, a model folder, or a list of them (an ens
     dl = torch.utils.data.DataLoader(_Views(paths, [(s, views[j], boxes[k] if k is not None else None) for s, j, k in keys]),
                                      batch_size=bs, num_workers=num_workers)
     start, batches = 0, progress_bar(dl, leave=False) if progress else dl
+    run = partial(_network, ms, Ts, [[keys.index(key(k, j)) for j in range(len(views))] for k in range(len(ms))], pooled, device, dtype)
     try:
-        with torch.no_grad(), (torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()):
-            for xs, ok, err, thumbs in (decode_ahead(batches, ahead) if ahead and not num_workers else batches):
-                ps, f = [], None
-                for k, (m, T) in enumerate(zip(ms, Ts, strict=True)):
-                    for j in range(len(views)):
-                        x = xs[keys.index(key(k, j))].to(device)
-                        if pooled and k == 0 and j == 0: logits, f = m.forward_pooled(x); f = f.cpu().numpy()
-                        else: logits = m(x)
-                        ps.append(torch.softmax(logits.float() / T, 1).cpu().numpy())
-                p = np.mean(ps, 0).astype(np.float32)
-                p[~ok.numpy()] = np.nan
-                extra = dict(verdict=chk.verdict(thumbs.numpy(), f) if chk is not None else None)
-                if features: extra.update(features=f, thumbs=thumbs.numpy())
-                yield paths[start:start + len(p)], p, list(err), extra
-                start += len(p)
+        ahead = ahead if ahead and not num_workers else 0
+        done = decode_ahead(decode_ahead(batches, ahead), 1, run) if ahead else map(run, batches)
+        for ps, f, ok, err, thumbs in done:                # with `ahead`: the check and the caller's writing overlap the next batch
+            p = np.mean(ps, 0).astype(np.float32)
+            p[~ok.numpy()] = np.nan
+            with one_blas_thread(): extra = dict(verdict=chk.verdict(thumbs.numpy(), f) if chk is not None else None)
+            if features: extra.update(features=f, thumbs=thumbs.numpy())
+            yield paths[start:start + len(p)], p, list(err), extra
+            start += len(p)
     finally:
         for m, w in zip(ms, was_training, strict=True): m.train(w)
 
