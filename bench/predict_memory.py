@@ -23,6 +23,7 @@ def peak_rss(cmd:list)->tuple[float, float, int]:
     "(peak resident MiB, wall seconds, exit status) of `cmd` under /usr/bin/time -v."
     t = time.time()
     r = subprocess.run(['/usr/bin/time', '-v', *cmd], capture_output=True, text=True)
+    if r.returncode: print(r.stderr[-3000:], file=sys.stderr)
     kb = int(re.search(r'Maximum resident set size \(kbytes\): (\d+)', r.stderr).group(1))
     return kb / 1024, time.time() - t, r.returncode
 
@@ -35,7 +36,7 @@ def main():
     m = build_model('resnet10t', pretrained=False); m.config['size'] = 64
     run = save_model(m, d/'run'/'model').parent
     src = make_synthetic(d/'src', n_per_class=-(-max(a.sizes) // 3), size=96, seed=0)
-    files = sorted(p for p in src.rglob('*.png') if '.lesions' not in p.parts)
+    files = sorted(p for p in src.rglob('*.png') if not any(q.startswith('.') for q in p.relative_to(src).parts))   # films, not .lungs/.lesions masks
     rows = []
     for n in a.sizes:
         folder = d/f'n{n}'; folder.mkdir()
