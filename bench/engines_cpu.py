@@ -3,7 +3,8 @@
 Per engine: forward-only films/s on the films already decoded (the same tensors for every engine: `inputs.XrayFiles`, as
 `predict` reads them), the share of predictions identical to PyTorch fp32 (argmax), the largest probability change,
 macro-F1; and end to end, files to CSV (`engines.predict_files`: loading the engine, decoding, preprocessing and writing
-included) films/s, with decoding in the loop, ahead in a thread (`predict.decode_ahead`) or in loader processes.
+included) films/s, with decoding in the loop, ahead in a thread (`predict.decode_ahead`; the network then a batch ahead in
+another) or in loader processes.
 Speed: the engines alternate for `--rounds` rounds on the first `--n-speed` films and the median is reported. The int8
 engines are calibrated on training-fold films, never on the measured ones. The CPU's name and flags are recorded.
 
@@ -55,7 +56,7 @@ def main():
     ap.add_argument('--bs', type=int, default=8); ap.add_argument('--rounds', type=int, default=3)
     ap.add_argument('--n-speed', type=int, default=96); ap.add_argument('--n-calib', type=int, default=64)
     ap.add_argument('--e2e', type=int, default=192, help='films for the end-to-end (files -> CSV) runs')
-    ap.add_argument('--modes', default='w0a0,w0a2,w2a0', help="end-to-end decoding: wNaM = N loader processes, M batches decoded ahead in a thread")
+    ap.add_argument('--modes', default='w0a0,w0a2,w2a0', help="end-to-end decoding: wNaM = N loader processes, M batches decoded ahead in a thread (M > 0: the network also runs a batch ahead in its own)")
     ap.add_argument('--min-agreement', type=float, default=0.99, help='OpenVINO int8: the agreement accuracy control must keep')
     ap.add_argument('--n-control', type=int, default=300, help='OpenVINO int8: training-fold films (not calibration ones) accuracy control checks on')
     ap.add_argument('--int8-set', default='{}', help='OpenVINO int8: more quantize_openvino settings, as JSON (e.g. {"preset": "performance"})')
