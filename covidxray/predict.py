@@ -60,12 +60,13 @@ def decode_ahead(batches, # an iterable of batches (a `DataLoader` without worke
             put(end)
         except BaseException as e: put(e)                  # the consumer raises it, where it is waited for
         finally: _close(batches)                           # one it reads (another `decode_ahead`) stops too
-    threading.Thread(target=fill, daemon=True).start()
+    th = threading.Thread(target=fill, daemon=True, name='covidxray-ahead'); th.start()
     try:
         while (b := q.get()) is not end:
             if isinstance(b, BaseException): raise b
             yield b
-    finally: stop.set()                                    # closed early (an error, Ctrl-C): the thread stops after its batch
+    finally:                                               # closed early (an error, Ctrl-C): the thread stops after its batch,
+        stop.set(); th.join()                              # and is waited for: nothing runs the network once the caller goes on
 
 class _Views(torch.utils.data.Dataset):
     "Files -> ([one input per (spec, view, boxes)], readable?, why not, the input check's thumbnail): each file decoded once per size."
