@@ -9,7 +9,10 @@ three probabilities: no path, no image) and its facts (minutes, CPU, films dropp
 - per source: films, accuracy, recall per class (the LOSO question: is an unseen hospital's Normal film called Normal?);
 - pooled over every filed source's films: macro-F1 and accuracy with a patient-bootstrap 95% interval
   (`evaluate.bootstrap_ci`), the figure the issue's target (>= 0.70) is about once all seven sources are filed;
-- for SIIM left out: Normal-vs-Covid AUC and accuracy (`evaluate.within_source`; radiographic labels).
+- for SIIM left out: Normal-vs-Covid AUC and accuracy (`evaluate.within_source`; radiographic labels);
+- which epoch each run saved: runs filed before 2026-12-07 kept the epoch of best macro-F1 *on the left-out source*
+  (`train_fold(keep_epoch='best')`), a choice made with the test labels; `finetune_multisource_cpu.py --leave-out` now
+  keeps the last epoch (`keep_epoch='last'`), and the print says when the pool mixes the two.
 Labels follow `00_core` ("Labels"): radiographic for SIIM and NIH, patient status for the COVID collections.
 
     .venv/bin/python bench/finetune_loso_cpu.py --add /tmp/ft/lo_kermany /tmp/ft/lo_abzargar
@@ -35,8 +38,12 @@ def add_run(run:Path, rows:pd.DataFrame, facts:dict):
     new = pd.DataFrame(dict(source=src, patient=pd.factorize(v.patient_id)[0], label=v.label,
                             **{p: v[p].astype(float).round(5) for p in P}))
     dev = s.get('device', {})
+    m = json.loads((run/'valid_metrics.json').read_text()) if (run/'valid_metrics.json').is_file() else {}
     facts[src] = dict(minutes=round(s['train_minutes'], 1), n=len(v), n_dropped_shared=s.get('n_dropped_shared'),
-                      cpu=dev.get('cpu') or dev.get('name'), flags=dev.get('flags'), settings=s['settings'])
+                      cpu=dev.get('cpu') or dev.get('name'), flags=dev.get('flags'), settings=s['settings'],
+                      # which epoch was saved: 'best' was chosen by the left-out source's own labels (before 2026-12-07, always)
+                      keep_epoch=m.get('keep_epoch', 'best'), kept_epoch=m.get('kept_epoch', m.get('best_epoch')),
+                      epochs_trained=m.get('epochs_trained'))
     return pd.concat([rows[rows.source != src], new], ignore_index=True), facts
 
 def figures(rows:pd.DataFrame)->dict:
@@ -72,4 +79,9 @@ if __name__ == '__main__':
     write_json(dict(runs=facts, figures=r), JSON)
     print(json.dumps({k: r[k] for k in r if k != 'per_source'}, indent=1))
     for src, f in r['per_source'].items():
-        print(f"{src:13s} n={f['n']:5d} accuracy {f['accuracy']:.3f}  recall " + ', '.join(f"{c} {x:.2f}" for c, x in f['recall'].items()))
+        k = facts.get(src, {})
+        print(f"{src:13s} n={f['n']:5d} accuracy {f['accuracy']:.3f}  recall " + ', '.join(f"{c} {x:.2f}" for c, x in f['recall'].items())
+              + f"  (epoch kept: {k.get('keep_epoch', 'best')}, {k.get('kept_epoch')} of {k.get('epochs_trained')})")
+    rules = {facts.get(src, {}).get('keep_epoch', 'best') for src in r['per_source']}
+    if 'best' in rules: print("note: a run with 'best' kept the epoch its left-out source's labels scored best (a little optimistic); "
+                              "--leave-out runs keep the last epoch since 2026-12-07" + (" (the pool mixes both)" if len(rules) > 1 else ""))

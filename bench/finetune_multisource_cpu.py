@@ -9,7 +9,9 @@ table of `covidxray index cxr256 cxr256_siim --folds 5`; then, under the label d
 - the source probe (`audit.source_probe`, balanced accuracy over the sources, patient-grouped) on the validation films'
   features: the fine-tuned body's against ImageNet Lite1's on the same films (the figure a source adversary must lower).
 With --leave-out SOURCE the validation rows are that source's and nothing of it is trained on (LOSO; no probe), nor any film
-of another source that shares a patient or an image with it (`study.leave_source_out`: abzargar republished Kermany films).
+of another source that shares a patient or an image with it (`study.leave_source_out`: abzargar republished Kermany films),
+and the run keeps its last epoch (`keep_epoch='last'`, since 2026-12-07): the left-out source is the test, so no epoch is
+chosen by its labels (before, the best epoch by its macro-F1 was kept; `--set '{"keep_epoch": "best"}'` does that again).
 `bench/finetune_loso_cpu.py --add OUT` files a left-out run's predictions, so LOSO runs pool across sessions.
 With --models DIR... nothing is trained: those runs' models (trained on the same fold) predict the fold's validation rows
 together (`predict.predict`, the mean of their probabilities; --tta adds its test-time views), scored as above without the probe.
@@ -45,6 +47,7 @@ if a.leave_out:
     print(f"--leave-out {a.leave_out}: {int((items.fold == 0).sum())} films scored; {n_dropped} films of other sources share its patients or images, not trained on")
 else: fold = a.fold
 settings = dict(recipe('transfer', 'cpu'), **{k: (None if v == 'none' else v) for k, v in dict(balance=a.balance, aug=a.aug, intensity=a.intensity).items() if v},
+                **({'keep_epoch': 'last'} if a.leave_out else {}),   # the left-out source is the test: no epoch is chosen on it
                 **json.loads(a.set))
 t = time.time()
 if a.models:

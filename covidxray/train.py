@@ -35,7 +35,7 @@ from .predict import predict, fit_model_check
 from .calibration import fit_temperature, nll
 
 # %% auto #0
-__all__ = ['RECIPES', 'CPUAutocast', 'set_precision', 'f1_macro', 'body_head_split', 'xray_learner', 'RunTracker',
+__all__ = ['KEEP', 'RECIPES', 'CPUAutocast', 'set_precision', 'f1_macro', 'body_head_split', 'xray_learner', 'RunTracker',
            'XrayDistributedTrainer', 'distributed', 'BatchTooBig', 'BadCheckpoint', 'train_fold', 'train_folds',
            'recipe', 'merge_recipe', 'train_data']
 
@@ -335,10 +335,10 @@ def _fit_phases(learn:Learner, tracker, phases:list, state:dict|None, cbs, devic
                               f"{device}: lower --bs (e.g. --bs {max(1, learn.dls.bs // 2)}) or --size.") from None
         raise
 
-def _finish(learn:Learner, out:Path, tracker, training:dict, num_workers, input_check:bool=True)->dict:
-    "The best epoch's weights, validated, calibrated, given their input check and saved as `out/model`; the validation metrics."
+def _finish(learn:Learner, out:Path, tracker, training:dict, num_workers, input_check:bool=True, keep_epoch:str='best')->dict:
+    "The kept epoch's weights (`keep_epoch`), validated, calibrated, given their input check and saved as `out/model`; the validation metrics."
     best = out/CHECKPOINT/'best.safetensors'
-    if best.is_file(): learn.model.load_state_dict(safetensors.torch.load_file(str(best), device=str(learn.dls.device)))
+    if keep_epoch == 'best' and best.is_file(): learn.model.load_state_dict(safetensors.torch.load_file(str(best), device=str(learn.dls.device)))
     metrics, preds = _valid_report(learn, num_workers)          # in fp32: figures another machine can reproduce
     extra = {}
     if learn.dls.device.type == 'cpu' and cpu_has_fast_bf16():   # may this model predict in bf16 here (`core.pick_precision`)?
@@ -350,10 +350,12 @@ def _finish(learn:Learner, out:Path, tracker, training:dict, num_workers, input_
     T = fit_temperature(logp, y)          # calibration on the validation fold; `predict` applies it
     st = tracker.state
     metrics.update(temperature=T, nll=nll(logp, y), nll_calibrated=nll(logp, y, T),
-                   best_epoch=st['best_epoch'], epochs_trained=st['global_epoch'] + 1, early_stopped=st['stopped'],
+                   best_epoch=st['best_epoch'], keep_epoch=keep_epoch, kept_epoch=st['best_epoch'] if keep_epoch == 'best' else st['global_epoch'],
+                   epochs_trained=st['global_epoch'] + 1, early_stopped=st['stopped'],
                    precision='fp32', device=device_info(learn.dls.device), **extra)
     metrics['run'] = run = uuid.uuid4().hex[:12]            # the model and the metrics name the run they come from
-    training = dict(training, n_train=len(learn.dls.train_ds), n_valid=len(learn.dls.valid_ds), best_epoch=st['best_epoch'])
+    training = dict(training, n_train=len(learn.dls.train_ds), n_valid=len(learn.dls.valid_ds), best_epoch=st['best_epoch'],
+                    kept_epoch=metrics['kept_epoch'])
     if input_check:                       # what its training films look like: `predict` asks every film (03a_inputcheck)
         learn.model.input_check = fit_model_check(learn.model, learn.dls.train.items, learn.dls.valid.items, bs=learn.dls.bs,
                                                   device=learn.dls.device, num_workers=num_workers or 0)
@@ -366,6 +368,8 @@ def _finish(learn:Learner, out:Path, tracker, training:dict, num_workers, input_
     return metrics
 
 # %% ../nbs/06_train.ipynb #8ab060fa
+KEEP = ('best', 'last')   # which epoch's weights a run saves (`train_fold(keep_epoch=)`)
+
 @delegates(xray_learner, but=['path'])
 def train_fold(items:pd.DataFrame, # indexed rows with `path`, `label`, `fold`
                out:str|Path, # the run folder
@@ -373,6 +377,7 @@ def train_fold(items:pd.DataFrame, # indexed rows with `path`, `label`, `fold`
                freeze_epochs:int|None=None, # epochs with the body frozen; default: 1 if pretrained/weights, else 0
                lr:float|str=2e-3, # peak learning rate of the head (fastai's `fine_tune` default), or 'find' (`lr_find`)
                patience:int|None=None, # early stopping after this many epochs without better f1_macro
+               keep_epoch:str='best', # the weights saved: 'best', the epoch of best validation f1_macro; 'last', the final epoch (for a validation fold that is a test set, e.g. a source left out: nothing is chosen on it)
                resume:bool=False, # continue from `out/checkpoint` if there is one
                cbs:list|None=None, # extra fastai callbacks
                input_check:bool=True, # fit the input check on the training films and save it with the model (`predict.fit_model_check`)
@@ -381,6 +386,7 @@ def train_fold(items:pd.DataFrame, # indexed rows with `path`, `label`, `fold`
     "Train on all folds but `fold`, validate on `fold`, write the run folder `out`; returns the validation metrics."
     out = Path(out)
     if epochs < 0 or (freeze_epochs or 0) < 0: raise ValueError(f"epochs={epochs} and freeze_epochs={freeze_epochs} must not be negative.")
+    if keep_epoch not in KEEP: raise ValueError(f"keep_epoch must be one of {KEEP}, not {keep_epoch!r}.")
     if resume and _finished(out):
         print(f"{out} is a finished run: nothing to resume, nothing changed (to retrain it, run without --resume).")
         return json.loads((out/RUN_METRICS).read_text())
@@ -402,9 +408,9 @@ def train_fold(items:pd.DataFrame, # indexed rows with `path`, `label`, `fold`
         _fit_phases(learn, tracker, _phases(epochs, freeze_epochs, float(lr)), state, cbs, device)
         learn.remove_cb(tracker)
         if rank_distrib(): return {}
-        training = dict(learn.settings, epochs=epochs, freeze_epochs=freeze_epochs, lr=float(lr), patience=patience)
+        training = dict(learn.settings, epochs=epochs, freeze_epochs=freeze_epochs, lr=float(lr), patience=patience, keep_epoch=keep_epoch)
         if hasattr(learn, 'source_adversary'): training['adversary_history'] = learn.source_adversary.history   # what the source head could read, per epoch
-        return _finish(learn, out, tracker, training, kwargs.get('num_workers'), input_check)
+        return _finish(learn, out, tracker, training, kwargs.get('num_workers'), input_check, keep_epoch)
 
 # %% ../nbs/06_train.ipynb #6c3075f7
 @delegates(train_fold, but=['fold', 'resume'])
