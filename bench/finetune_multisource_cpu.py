@@ -47,8 +47,8 @@ if a.leave_out:
     print(f"--leave-out {a.leave_out}: {int((items.fold == 0).sum())} films scored; {n_dropped} films of other sources share its patients or images, not trained on")
 else: fold = a.fold
 settings = dict(recipe('transfer', 'cpu'), **{k: (None if v == 'none' else v) for k, v in dict(balance=a.balance, aug=a.aug, intensity=a.intensity).items() if v},
-                **({'keep_epoch': 'last'} if a.leave_out else {}),   # the left-out source is the test: no epoch is chosen on it
-                **json.loads(a.set))
+                **({'keep_epoch': 'last'} if a.leave_out else {}))   # the left-out source is the test: no epoch is chosen on it
+settings.update(json.loads(a.set))
 t = time.time()
 if a.models:
     settings = dict(models=[str(Path(m)/'model') for m in a.models], tta=a.tta); print('ensemble:', json.dumps(settings))
