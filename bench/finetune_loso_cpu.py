@@ -14,9 +14,13 @@ three probabilities: no path, no image) and its facts (minutes, CPU, films dropp
   (`train_fold(keep_epoch='best')`), a choice made with the test labels; `finetune_multisource_cpu.py --leave-out` now
   keeps the last epoch (`keep_epoch='last'`), and the print says when the pool mixes the two.
 Labels follow `00_core` ("Labels"): radiographic for SIIM and NIH, patient status for the COVID collections.
+A pool holds one recipe: a run whose settings (other than `keep_epoch`) differ from the pool's is refused. `--pool NAME`
+keeps another recipe's runs apart, in `bench/finetune_loso_cpu_NAME.csv` and `.json` (e.g. `--pool lungs6` for the
+lungs-only recipe with six unfrozen epochs).
 
     .venv/bin/python bench/finetune_loso_cpu.py --add /tmp/ft/lo_kermany /tmp/ft/lo_abzargar
     .venv/bin/python bench/finetune_loso_cpu.py          # the figures over what is filed
+    .venv/bin/python bench/finetune_loso_cpu.py --pool lungs6 --add /tmp/ft/lo_siim_lungs6
 """
 import argparse, json
 from pathlib import Path
@@ -25,8 +29,14 @@ from covidxray.core import CLASSES, load_csv, write_json
 from covidxray.evaluate import bootstrap_ci, headline_figures, within_source
 
 HERE = Path(__file__).parent
-CSV, JSON = HERE/'finetune_loso_cpu.csv', HERE/'finetune_loso_cpu.json'
 P = [f'p_{c}' for c in CLASSES]
+
+def pool_files(pool:str|None=None)->tuple:
+    "The csv and json of a pool: the whole-film recipe's when `pool` is None."
+    stem = 'finetune_loso_cpu' + (f'_{pool}' if pool else '')
+    return HERE/f'{stem}.csv', HERE/f'{stem}.json'
+
+def _recipe(settings:dict)->dict: return {k: v for k, v in settings.items() if k != 'keep_epoch'}
 
 def add_run(run:Path, rows:pd.DataFrame, facts:dict):
     "`rows` and `facts` with the left-out run in `run` filed (replacing an earlier run of the same source)."
@@ -37,6 +47,12 @@ def add_run(run:Path, rows:pd.DataFrame, facts:dict):
     if set(v.source) != {src}: raise SystemExit(f"{run}: scored {sorted(set(v.source))}, not only {src!r}")
     new = pd.DataFrame(dict(source=src, patient=pd.factorize(v.patient_id)[0], label=v.label,
                             **{p: v[p].astype(float).round(5) for p in P}))
+    others = {k: f['settings'] for k, f in facts.items() if k != src and _recipe(f['settings']) != _recipe(s['settings'])}
+    if others:
+        k, o = next(iter(others.items()))
+        diff = {x: (o.get(x), s['settings'].get(x)) for x in set(o) | set(s['settings']) if x != 'keep_epoch' and o.get(x) != s['settings'].get(x)}
+        raise SystemExit(f"{run}: trained with other settings than this pool's {k} run ({diff}, pool's first): "
+                         "file it in a pool of its own with --pool NAME")
     dev = s.get('device', {})
     m = json.loads((run/'valid_metrics.json').read_text()) if (run/'valid_metrics.json').is_file() else {}
     facts[src] = dict(minutes=round(s['train_minutes'], 1), n=len(v), n_dropped_shared=s.get('n_dropped_shared'),
@@ -68,12 +84,14 @@ def figures(rows:pd.DataFrame)->dict:
 
 if __name__ == '__main__':
     a = argparse.ArgumentParser(); a.add_argument('--add', nargs='*', default=[], help='--leave-out run folders to file')
+    a.add_argument('--pool', default=None, help="another recipe's pool (default: the whole-film recipe's)")
     a = a.parse_args()
+    CSV, JSON = pool_files(a.pool)
     rows = pd.read_csv(CSV) if CSV.exists() else pd.DataFrame(columns=['source', 'patient', 'label', *P])
     facts = json.loads(JSON.read_text())['runs'] if JSON.exists() else {}
     for run in a.add: rows, facts = add_run(Path(run), rows, facts)
-    if a.add:
-        rows.sort_values(['source', 'patient'], kind='stable').to_csv(CSV, index=False)
+    rows = rows.sort_values(['source', 'patient'], kind='stable').reset_index(drop=True)   # filed or re-read: the same order, the same bootstrap
+    if a.add: rows.to_csv(CSV, index=False)
     if not len(rows): raise SystemExit("nothing filed yet: --add a --leave-out run folder")
     r = figures(rows)
     write_json(dict(runs=facts, figures=r), JSON)
