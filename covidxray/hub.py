@@ -143,7 +143,7 @@ LIMITATIONS = """- **Source ≈ class.** In the public collections such models a
 - **Not an external validation** unless the evaluation section says so: figures on folds of the training collections
   are optimistic, and on a hospital the model has never seen the score can drop far (covidxray's leave-one-source-out
   study on its development set: macro-F1 0.84 in cross-validation against 0.50 on unseen sources; fine-tuned across its
-  sources and SIIM, 0.52 pooled over the sources left out, `bench/finetune_loso_cpu.json`).
+  sources and SIIM, 0.53 pooled over all seven sources, each left out in turn, `bench/finetune_loso_cpu.json`).
 - **Labels are noisy**: NIH labels are text-mined, \"Covid\" means a COVID-19-positive patient whatever the film shows
   (some look normal), and \"Pneumonia\" mixes bacterial, viral and unspecified causes.
 - **Inputs it was not made for**: lateral views, CT, other body parts, children or adults outside the training
